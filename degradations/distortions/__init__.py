@@ -1,0 +1,1 @@
+"""Built-in distortions: every module here registers one type (see degradations.registry)."""
