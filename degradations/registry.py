@@ -132,3 +132,27 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         _load_builtin()
+
+
+def select(text: str) -> tuple[str, ...]:
+    """'database' (the ten), 'all', or a comma-separated list of names, checked."""
+    named = {"database": names(database_only=True), "all": names()}.get(text)
+    chosen = named or [n.strip() for n in text.split(",") if n.strip()]
+    for name in chosen:
+        get(name)
+    return tuple(chosen)
+
+
+def parse_options(pairs: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """``["motion_blur.backend=wand"]`` -> ``{"motion_blur": {"backend": "wand"}}``, checked."""
+    options: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        name, dot, option = key.partition(".")
+        if not (sep and dot and name and option):
+            raise ValueError(f"options take TYPE.OPTION=VALUE, got {pair!r}")
+        allowed = get(name).options
+        if option not in allowed or value not in allowed[option]:
+            raise ValueError(f"{name} has options {dict(allowed)}, got {option}={value}")
+        options.setdefault(name, {})[option] = value
+    return options

@@ -1,0 +1,141 @@
+"""Declared Arrow schemas of the generation manifests (readable by pyarrow, pandas and duckdb as is)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+
+def _field(name: str, kind: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, kind, nullable=nullable, metadata={"doc": doc})
+
+
+STATUS_DOC = "ok, or failed (see error)"
+
+SOURCES = pa.schema(
+    [
+        _field("source_id", pa.string(), "file stem of the source; folder name under images/", False),
+        _field("shard", pa.string(), "unit of work that produced the row", False),
+        _field("file_name", pa.string(), "original file name, copied to src_images/"),
+        _field("width", pa.int32(), "source width in pixels"),
+        _field("height", pa.int32(), "source height in pixels"),
+        _field("label", pa.int32(), "ImageNet-1k class index (torchvision order), cls subset"),
+        _field("label_name", pa.string(), "class name as given by the source list"),
+        _field("coco_image_id", pa.int64(), "COCO image id, det subset"),
+        _field("mask_method", pa.string(), "user | coco-instances | boxes-grabcut | boxes | saliency"),
+        _field("mask_coverage", pa.float64(), "fraction of pixels in the ROI"),
+        _field("mask_flag", pa.string(), "ok, or empty / full: ROI-DD and BG-DD then equal UD images"),
+        _field("images_ok", pa.int32(), "degraded images written for this source"),
+        _field("status", pa.string(), STATUS_DOC, False),
+        _field("error", pa.string(), "one-line reason when failed"),
+    ]
+)
+
+IMAGES = pa.schema(
+    [
+        _field("image_id", pa.string(), "file stem of the degraded image", False),
+        _field("source_id", pa.string(), "source it was made from", False),
+        _field("distortion", pa.string(), "distortion type", False),
+        _field("region", pa.string(), "UD | ROI-DD | BG-DD", False),
+        _field("roi_level", pa.int8(), "severity 1..5 inside the ROI", False),
+        _field("bg_level", pa.int8(), "severity 1..5 in the background", False),
+        _field("path", pa.string(), "path relative to the subset folder"),
+        _field("roi_candidate", pa.int8(), "1-based candidate index used in the ROI"),
+        _field("bg_candidate", pa.int8(), "1-based candidate index used in the background"),
+        _field("roi_params", pa.list_(pa.float64()), "parameters of the ROI candidate"),
+        _field("bg_params", pa.list_(pa.float64()), "parameters of the background candidate"),
+        _field("roi_seed", pa.uint64(), "numpy.random.default_rng(seed) replays the ROI candidate"),
+        _field("bg_seed", pa.uint64(), "numpy.random.default_rng(seed) replays the background candidate"),
+        _field("psnr", pa.float64(), "PSNR of the image to its source in dB (inf when identical)"),
+        _field("region_fallback", pa.bool_(), "ROI-DD/BG-DD made from an empty or full mask"),
+        _field("bytes", pa.int64(), "PNG file size"),
+        _field("status", pa.string(), STATUS_DOC, False),
+        _field("error", pa.string(), "one-line reason when failed"),
+    ]
+)
+
+CANDIDATES = pa.schema(
+    [
+        _field("source_id", pa.string(), "source", False),
+        _field("distortion", pa.string(), "distortion type", False),
+        _field("candidate", pa.int8(), "1-based index in the type's candidate table", False),
+        _field("params", pa.list_(pa.float64()), "candidate parameters"),
+        _field("seed", pa.uint64(), "numpy.random.default_rng(seed) replays its draws"),
+        _field("psnr", pa.float64(), "PSNR to the source in dB"),
+        _field("rank", pa.int8(), "PSNR rank among the 12 (1 = mildest)"),
+        _field("severity", pa.int8(), "severity 1..5 when kept, else null (never written to disk)"),
+    ]
+)
+
+TABLE_SCHEMAS = {"sources": SOURCES, "images": IMAGES, "candidates": CANDIDATES}
+
+# --- scoring -------------------------------------------------------------------------------------------
+
+_PREDICTION_COMMON = [
+    _field("image_id", pa.string(), "degraded image id, or the source id for the pristine source", False),
+    _field("source_id", pa.string(), "source of the image", False),
+    _field("is_source", pa.bool_(), "the pristine source image itself", False),
+    _field("oracle", pa.string(), "oracle name", False),
+    _field("untrained", pa.bool_(), "random weights (plumbing run): not labels of the real models", False),
+]
+_PREDICTION_STATUS = [
+    _field("status", pa.string(), STATUS_DOC, False),
+    _field("error", pa.string(), "one-line reason when failed"),
+]
+
+CLS_PREDICTIONS = pa.schema(
+    _PREDICTION_COMMON
+    + [
+        _field("top5_ids", pa.list_(pa.int16()), "top-5 ImageNet-1k class indices, best first"),
+        _field("top5_probs", pa.list_(pa.float32()), "their softmax probabilities"),
+        _field("gt_prob", pa.float32(), "probability of the ground-truth class (null without one)"),
+    ]
+    + _PREDICTION_STATUS
+)
+
+DET_PREDICTIONS = pa.schema(
+    _PREDICTION_COMMON
+    + [
+        _field("width", pa.int32(), "scored image width"),
+        _field("height", pa.int32(), "scored image height"),
+        _field("boxes", pa.list_(pa.list_(pa.float32(), 4)), "COCO xywh boxes in pixels of the scored image"),
+        _field("scores", pa.list_(pa.float32()), "detection scores"),
+        _field("category_ids", pa.list_(pa.int16()), "COCO category ids (91-id scheme)"),
+        _field("masks", pa.list_(pa.string()), "instance masks: compressed COCO RLE counts (ins only)"),
+    ]
+    + _PREDICTION_STATUS
+)
+
+PREDICTION_SCHEMAS = {"cls": CLS_PREDICTIONS, "det": DET_PREDICTIONS, "ins": DET_PREDICTIONS}
+
+ORACLE_LABELS = pa.schema(
+    [
+        _field("image_id", pa.string(), "degraded image id", False),
+        _field("source_id", pa.string(), "its source", False),
+        _field("oracle", pa.string(), "oracle name", False),
+        _field("consistency", pa.float64(), "agreement with the oracle's output on the source, [0, 1]"),
+        _field("accuracy", pa.float64(), "agreement with the ground truth, [0, 1] (null without one)"),
+        _field("composite", pa.float64(), "weighted sum of consistency and accuracy"),
+        _field("consistency_ap50", pa.float64(), "det/ins: consistency at IoU 0.50"),
+        _field("consistency_ap75", pa.float64(), "det/ins: consistency at IoU 0.75"),
+        _field("accuracy_ap50", pa.float64(), "det/ins: accuracy at IoU 0.50"),
+        _field("accuracy_ap75", pa.float64(), "det/ins: accuracy at IoU 0.75"),
+        _field("untrained", pa.bool_(), "made from random-weight oracles", False),
+    ]
+)
+
+MMOS = pa.schema(
+    [
+        _field("image_id", pa.string(), "degraded image id", False),
+        _field("source_id", pa.string(), "its source", False),
+        _field("path", pa.string(), "image path relative to the subset folder"),
+        _field("oracles", pa.int16(), "oracles aggregated"),
+        _field("mean_consistency", pa.float64(), "mean over oracles"),
+        _field("std_consistency", pa.float64(), "population std over oracles"),
+        _field("weighted_consistency", pa.float64(), "weighted mean over oracles"),
+        _field("mean_accuracy", pa.float64(), "mean over oracles"),
+        _field("std_accuracy", pa.float64(), "population std over oracles"),
+        _field("weighted_accuracy", pa.float64(), "weighted mean over oracles"),
+        _field("composite", pa.float64(), "MMOS: weighted consistency and accuracy combined"),
+        _field("untrained", pa.bool_(), "made from random-weight oracles", False),
+    ]
+)

@@ -1,0 +1,49 @@
+"""The settings a manifest was made with: a run whose settings differ refuses to mix with it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsMismatch(RuntimeError):
+    """The existing manifests were made with other settings."""
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            lines += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            lines.append(f"{prefix}{key}: existing {json.dumps(a)}, requested {json.dumps(b)}")
+    return lines
+
+
+def check_settings(path: Path, settings: Mapping[str, Any]) -> bool:
+    """Record ``settings`` at ``path`` on first use; later, raise SettingsMismatch if they differ.
+
+    Returns True when the file was created by this call.
+    """
+    normalised = json.loads(json.dumps(settings, sort_keys=True))
+    if path.exists():
+        existing = json.loads(path.read_text())
+        differences = _differences(existing, normalised)
+        if differences:
+            raise SettingsMismatch(
+                f"{path.parent} holds a run made with other settings; use another output folder or the "
+                "same settings. Differences: " + "; ".join(differences)
+            )
+        return False
+    write_json_atomic(path, normalised)
+    return True
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)

@@ -1,0 +1,1 @@
+"""The MIQD generation pipeline: sources, ROI masks, generation and export."""

@@ -1,0 +1,66 @@
+"""Where a subset's files live under the output folder (the release's layout, SPEC section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from manifests import TABLE_SCHEMAS, ShardStore
+
+SUBSET_FOLDERS = {"cls": "miqa_cls", "det": "miqa_det"}
+
+
+@dataclass(frozen=True)
+class SubsetLayout:
+    """``OUT/miqa_<subset>/``: images/, src_images/, masks/, manifests/, and a private staging area."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, out: Path, subset: str) -> "SubsetLayout":
+        if subset not in SUBSET_FOLDERS:
+            raise ValueError(f"subset must be one of {sorted(SUBSET_FOLDERS)}, got {subset!r}")
+        return cls(Path(out).resolve() / SUBSET_FOLDERS[subset])
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def src_images(self) -> Path:
+        return self.root / "src_images"
+
+    @property
+    def masks(self) -> Path:
+        return self.root / "masks"
+
+    @property
+    def manifests(self) -> Path:
+        return self.root / "manifests"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / ".staging"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.manifests / "generate.json"
+
+    @property
+    def run_file(self) -> Path:
+        """The last generation run's full settings (paths included), for the later stages."""
+        return self.manifests / "run.json"
+
+    @property
+    def plan_file(self) -> Path:
+        return self.manifests / "plan.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    def mask_path(self, source_id: str) -> Path:
+        return self.masks / f"{source_id}_binary_mask.png"
+
+    def generation_store(self) -> ShardStore:
+        return ShardStore(self.manifests, TABLE_SCHEMAS, commit_table="sources")
