@@ -1,0 +1,95 @@
+"""Scoring loop vs bare model forward, per oracle, at the same batch size.
+
+    python -m benchmarks.bench_score [--device cuda] [--models efficientnet_lite0,resnet50] [--batch-size 64]
+
+Generates a small cls subset (real photos, 10 types: 502 images incl. the 2 sources), then for each oracle
+times (a) the scoring loop of one shard (PNG decode in DataLoader workers, shared preprocessing, forward,
+top-5, Parquet part) and (b) the bare forward on a preprocessed batch held on the device, repeated to
+the same image count. Prints images/s for both, their ratio, and the projected device-hours for the full
+database (2.5M images x 75 oracles) if every oracle ran at the measured loop rate of this mix.
+Oracles without weights on this machine run with random weights (same compute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import torch
+
+from oracles import registry
+from oracles.models import load_oracle
+from oracles.weights import find_weights
+from pipeline import generate
+from pipeline.layout import SubsetLayout
+from pipeline.score_worker import ScoreOptions, ScoreUnit, score_unit, shard_items
+from tests.conftest import load_photo
+
+DATABASE_IMAGES = 2_500_000
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", default="efficientnet_lite0,mobilenet_v3_large,resnet50")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--loader-workers", type=int, default=4 if torch.cuda.is_available() else 0)
+    args = parser.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="bench_score_"))
+    try:
+        folder = root / "src"
+        folder.mkdir()
+        for name in ("chelsea", "coffee"):
+            cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(load_photo(name, (500, 375)), cv2.COLOR_RGB2BGR))
+        with contextlib.redirect_stderr(io.StringIO()):
+            assert generate.main(["--subset", "cls", "--source", str(folder), "--out", str(root / "out"),
+                                  "--workers", "2", "--shard-size", "2"]) == 0
+        layout = SubsetLayout.of(root / "out", "cls")
+        shard = sorted(layout.generation_store().committed_shards())[0]
+        count = len(shard_items(layout, shard))
+        print(f"device {args.device}, batch {args.batch_size}, {count} images (PNG, 500x375)")
+        loop_rates = []
+        for name in args.models.split(","):
+            spec = registry.get(name)
+            untrained = find_weights(spec) is None
+            options = ScoreOptions(args.device, None, untrained, False, args.batch_size, args.loader_workers)
+            oracle = load_oracle(spec, args.device, untrained=untrained)
+            batch = oracle.preprocess([load_photo("astronaut")] * args.batch_size)
+            oracle.logits(batch)  # warm-up
+            _sync(args.device)
+            start = time.perf_counter()
+            done = 0
+            while done < count:
+                oracle.logits(batch)
+                done += args.batch_size
+            _sync(args.device)
+            bare = done / (time.perf_counter() - start)
+            score_unit(ScoreUnit(shard, (name,)), str(layout.root), options)  # warm-up, model cached
+            start = time.perf_counter()
+            score_unit(ScoreUnit(shard, (name,)), str(layout.root), options)
+            loop = count / (time.perf_counter() - start)
+            loop_rates.append(loop)
+            tag = " (random weights)" if untrained else ""
+            print(f"  {name:22s}{tag:17s} loop {loop:8.1f} img/s   bare forward {bare:8.1f} img/s   "
+                  f"loop/bare {loop / bare:.2f}")
+        mean_seconds = sum(1 / r for r in loop_rates) / len(loop_rates)
+        hours = DATABASE_IMAGES * 75 * mean_seconds / 3600
+        print(f"projection: 2.5M images x 75 oracles at this mix's mean loop rate = {hours:,.0f} device-hours "
+              f"on {args.device}")
+    finally:
+        shutil.rmtree(root)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    main()
