@@ -50,8 +50,8 @@ class RegionMask:
     flag: str  # "ok", or "empty" / "full": fusion then returns the background / ROI image
     roi_only: np.ndarray  # uint8 (H, W): 255 where the output is the ROI image unchanged
     blend_box: tuple[slice, slice]  # where the two images mix, one pixel of margin around it
-    band: np.ndarray  # bool, over blend_box: the transition band that gets the extra 3x3 blur
-    weights: np.ndarray  # float32 (h, w, 1), over blend_box: m
+    band: np.ndarray  # uint8 0/1, over blend_box: the transition band that gets the extra 3x3 blur
+    weights: np.ndarray  # float32 (h, w, 3), over blend_box: m, repeated per channel
 
     @classmethod
     def from_binary(cls, mask: np.ndarray, radius: int = BLUR_RADIUS) -> "RegionMask":
@@ -83,8 +83,8 @@ class RegionMask:
             flag=flag,
             roi_only=np.where(levels == 255, 255, 0).astype(np.uint8),
             blend_box=box,
-            band=(crop >= _BAND_LOW) & (crop <= _BAND_HIGH),
-            weights=(crop.astype(np.float32) / np.float32(255.0))[:, :, None],
+            band=((crop >= _BAND_LOW) & (crop <= _BAND_HIGH)).astype(np.uint8),
+            weights=np.repeat((crop.astype(np.float32) / np.float32(255.0))[:, :, None], 3, axis=2),
         )
 
 
@@ -98,10 +98,13 @@ def fuse(roi_image: np.ndarray, bg_image: np.ndarray, mask: RegionMask) -> np.nd
     cv2.copyTo(roi_image, mask.roi_only, out)
     box = mask.blend_box
     if mask.band.size:
-        fg = roi_image[box].astype(np.float32)
+        # In place, in as few passes as possible: this runs 200 times per source.
+        fused = roi_image[box].astype(np.float32)
         bg = bg_image[box].astype(np.float32)
-        fused = bg + (fg - bg) * mask.weights
-        blurred = cv2.GaussianBlur(fused, (3, 3), 0)
-        np.copyto(fused, (fused + blurred) * np.float32(0.5), where=mask.band[:, :, None])
+        np.subtract(fused, bg, out=fused)
+        np.multiply(fused, mask.weights, out=fused)
+        np.add(fused, bg, out=fused)
+        smoothed = cv2.addWeighted(fused, 0.5, cv2.GaussianBlur(fused, (3, 3), 0), 0.5, 0)
+        cv2.copyTo(smoothed, mask.band, fused)
         out[box] = fused.astype(np.uint8)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from degradations.registry import register
@@ -16,7 +17,4 @@ def contrast(image: np.ndarray, params: tuple[float, ...], rng: np.random.Genera
     # The output depends on a pixel's value and channel alone: apply it as a 256-entry table.
     values = np.arange(256, dtype=np.float64)[:, None] / 255.0
     table = (np.clip((values - means) * factor + means, 0.0, 1.0) * 255.0).astype(np.uint8)
-    out = np.empty_like(image)
-    for channel in range(3):
-        out[:, :, channel] = table[image[:, :, channel], channel]
-    return out
+    return cv2.LUT(image, table.reshape(256, 1, 3))
