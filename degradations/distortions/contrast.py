@@ -13,7 +13,7 @@ CANDIDATES = [0.9, 0.818, 0.736, 0.655, 0.573, 0.491, 0.409, 0.327, 0.246, 0.164
 @register("contrast", category="digital", param_names=("factor",), candidates=CANDIDATES)
 def contrast(image: np.ndarray, params: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
     (factor,) = params
-    means = image.reshape(-1, 3).mean(axis=0, dtype=np.float64) / 255.0
+    means = np.array(cv2.mean(image)[:3]) / 255.0
     # The output depends on a pixel's value and channel alone: apply it as a 256-entry table.
     values = np.arange(256, dtype=np.float64)[:, None] / 255.0
     table = (np.clip((values - means) * factor + means, 0.0, 1.0) * 255.0).astype(np.uint8)
