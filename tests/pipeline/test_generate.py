@@ -134,3 +134,27 @@ def test_one_and_two_workers_give_identical_trees(tmp_path, source_folder):
     assert generate.main(["--workers", "1", "--out", str(one), *args]) == 0
     assert generate.main(["--workers", "2", "--out", str(two), *args]) == 0
     assert tree_digest(one) == tree_digest(two)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume_gives_the_uninterrupted_tree(tmp_path, source_folder):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    args = ["--subset", "det", "--source", str(source_folder), "--distortions", FAST, "--shard-size", "1",
+            "--workers", "1"]
+    assert generate.main([*args, "--out", str(clean)]) == 0
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.generate", *args, "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    commits = killed / "miqa_det" / "manifests" / "sources"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(commits.glob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the client and its Dask workers, mid-run
+    process.wait()
+    assert 0 < len(list(commits.glob("*.parquet"))) < 5
+    assert generate.main([*args, "--out", str(killed)]) == 0
+    assert tree_digest(killed) == tree_digest(clean)
