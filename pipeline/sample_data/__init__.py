@@ -1,0 +1,1 @@
+"""The built-in sample set's annotations (cls selection CSV, det COCO JSON); the photos are scikit-image's."""
