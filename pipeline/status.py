@@ -10,7 +10,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
+
+from manifests import ShardStore
 
 from pipeline.layout import SUBSET_FOLDERS, SubsetLayout
 
@@ -41,10 +44,33 @@ def generation_status(layout: SubsetLayout) -> list[str]:
     return lines
 
 
+def scoring_status(layout: SubsetLayout) -> list[str]:
+    """Per oracle: shards scored, rows failed (top reasons); per task: shards labelled."""
+    predictions = layout.manifests / "predictions"
+    if not predictions.is_dir():
+        return []
+    shards = layout.generation_store().committed_shards()
+    lines = ["  score:"]
+    for folder in sorted(p for p in predictions.iterdir() if p.is_dir()):
+        store = ShardStore(predictions, {folder.name: pa.schema([("status", pa.string()), ("error", pa.string())])},
+                           commit_table=folder.name)
+        rows = store.read(folder.name, columns=["status", "error"])
+        failed = rows.filter(pc.equal(rows.column("status"), "failed"))
+        done = len(store.committed_shards() & shards)
+        lines.append(f"    {folder.name}: {done}/{len(shards)} shards, {rows.num_rows - failed.num_rows} images done, "
+                     f"{failed.num_rows} failed, {len(shards) - done} shards left")
+        lines += ["  " + line for line in _top_errors(failed.column("error").to_pylist(), 2)]
+    labels = layout.manifests / "labels"
+    for task in sorted(p.name for p in labels.iterdir()) if labels.is_dir() else []:
+        done = {p.stem for p in (labels / task / "mmos").glob("*.parquet")} & shards
+        lines.append(f"    labels {task}: {len(done)}/{len(shards)} shards")
+    return lines
+
+
 def subset_status(layout: SubsetLayout) -> list[str]:
     lines = [f"{layout.root}"]
     if layout.settings_file.exists():
-        lines += generation_status(layout)
+        lines += generation_status(layout) + scoring_status(layout)
     return lines
 
 
