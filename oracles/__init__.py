@@ -1,0 +1,1 @@
+"""Oracle models: registry, weights, inference, labels."""
