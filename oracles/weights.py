@@ -44,7 +44,7 @@ class MissingWeightsError(FileNotFoundError):
             if m.hint:
                 line += f"  ({m.hint})"
             lines.append(line)
-        lines.append("or pass --weights-dir DIR holding these files by name, or allow downloads (--download).")
+        lines.append("or pass --weights-dir DIR holding these files by name, or run online without --offline.")
         super().__init__("\n".join(lines))
 
 
