@@ -374,10 +374,27 @@ def ultralytics_yaml(spec: OracleSpec) -> str:
     return f"{stem}.yaml"
 
 
+def import_ultralytics() -> Any:
+    """Import ultralytics, undoing its process-wide patch of ``PIL.Image.open``.
+
+    That patch answers a file PIL cannot identify by trying to pip-install a HEIF plugin; the pipeline's
+    decoders must see PIL's own error instead. Ultralytics' patches run once, at its first import.
+    """
+    from PIL import Image
+
+    original = Image.open
+    import ultralytics
+    import ultralytics.utils.patches  # noqa: F401  (where the patch is applied)
+
+    Image.open = original
+    return ultralytics
+
+
 @contextlib.contextmanager
 def _ultralytics_safe_load():
     """Ultralytics checkpoints are pickled modules: load them with torch.load(weights_only=True) against
     Ultralytics' allow-list of its own model classes (its opt-in ``safe_only`` mode)."""
+    import_ultralytics()
     import ultralytics.nn.tasks as tasks
 
     with _PATCH_LOCK:
@@ -390,9 +407,7 @@ def _ultralytics_safe_load():
 
 
 def _build_ultralytics(spec: OracleSpec, path: Path | None) -> Any:
-    import ultralytics
-
-    cls = getattr(ultralytics, spec.builder)
+    cls = getattr(import_ultralytics(), spec.builder)
     if path is None:
         task = {} if spec.builder == "RTDETR" else {"task": "segment" if spec.task == "ins" else "detect"}
         model = cls(ultralytics_yaml(spec), **task)

@@ -281,3 +281,16 @@ def test_lite_on_gpu_agrees_with_cpu(lites, photos):
         for a, b in zip(cpu_preds, gpu_preds):
             assert a.top1 == b.top1
             assert a.gt_prob == pytest.approx(b.gt_prob, abs=0.02)
+
+
+def test_importing_ultralytics_leaves_pil_open_alone(tmp_path):
+    from PIL import Image
+
+    from oracles.models import import_ultralytics
+    from pipeline.sources import SourceError, read_rgb
+
+    import_ultralytics()
+    assert Image.open.__module__ == "PIL.Image"
+    (tmp_path / "x.jpg").write_text("not an image")
+    with pytest.raises(SourceError):
+        read_rgb(tmp_path / "x.jpg")

@@ -135,6 +135,9 @@ def test_pypi_entries_match_their_packages():
 
 
 def test_ultralytics_entries_are_official_assets():
+    from oracles.models import import_ultralytics
+
+    import_ultralytics()
     from ultralytics.data.converter import coco80_to_coco91_class
     from ultralytics.nn.tasks import yaml_model_load
     from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
