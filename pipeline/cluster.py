@@ -17,8 +17,9 @@ def default_workers() -> int:
 
 @contextmanager
 def dask_client(scheduler: str | None, workers: int, resources: dict[str, float] | None = None,
-                ) -> Iterator[Client]:
-    """A client of the cluster at ``scheduler``, or of a local cluster of ``workers`` processes."""
+                threads: int = 1) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``, or of a local cluster of ``workers`` processes, each
+    letting its numeric libraries use ``threads`` threads."""
     if scheduler:
         client = Client(scheduler)
         cluster = None
@@ -26,8 +27,7 @@ def dask_client(scheduler: str | None, workers: int, resources: dict[str, float]
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, resources=resources,
             dashboard_address=":8787", silence_logs=logging.ERROR,
-            # the stages keep their own threads at one per worker
-            env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+            env={name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         )
         client = Client(cluster)
     print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)

@@ -23,7 +23,7 @@ from oracles import registry
 from oracles.labels.mmos import LabelOptions
 from oracles.registry import OracleSpec
 from oracles.weights import MissingWeightsError, resolve_weights
-from pipeline.cluster import dask_client, run_bounded
+from pipeline.cluster import dask_client, default_workers, run_bounded
 from pipeline.labels import LabelTask, label_shard, label_store, prediction_store
 from pipeline.layout import SubsetLayout
 from pipeline.score_worker import ScoreOptions, ScoreUnit, score_unit
@@ -165,7 +165,8 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
     )
     resources = {"GPU": 1} if gpus else None
     crashed: list[str] = []
-    with dask_client(args.scheduler, workers, resources=resources) as client:
+    threads = max(1, default_workers() // workers)  # on CPU, the model's threads share the cores
+    with dask_client(args.scheduler, workers, resources=resources, threads=threads) as client:
         root = str(layout.root)
         bar = tqdm(total=len(units), unit="unit", desc="score", dynamic_ncols=True)
 
