@@ -27,9 +27,10 @@ PHOTOS = ("astronaut", "coffee", "rocket", "chelsea", "hubble_deep_field", "immu
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sources", type=int, default=16)
+    parser.add_argument("--sources", type=int, default=48)
+    parser.add_argument("--tmp", help="where to write sources and outputs (default: the system's temp folder)")
     args = parser.parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="bench_scaling_"))
+    root = Path(tempfile.mkdtemp(prefix="bench_scaling_", dir=args.tmp))
     try:
         folder = root / "src"
         folder.mkdir()

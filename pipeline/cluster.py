@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
@@ -9,6 +10,24 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 from distributed import Client, Future, LocalCluster, as_completed
+
+
+# glibc mallopt parameters. Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which freezes glibc's mmap threshold
+# at 128 KiB: every image-sized array is then a fresh mmap whose pages the kernel must fault in and zero,
+# which made workers spend as much time in the kernel as in the pipeline.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 32 * 2**20  # glibc's maximum: arrays up to 32 MiB are reused from the heap
+_TRIM_THRESHOLD = 512 * 2**20
+
+
+def tune_allocator() -> None:
+    """Let this worker process reuse freed image buffers (glibc only; a no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
 
 
 def default_workers() -> int:

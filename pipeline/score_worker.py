@@ -23,6 +23,7 @@ from oracles import registry
 from oracles.models import Classifier, LoadedOracle, load_oracle, preprocess_batch
 from oracles.registry import Preprocess
 from pipeline.labels import prediction_store
+from pipeline.cluster import tune_allocator
 from pipeline.layout import SubsetLayout
 from pipeline.shard_worker import one_line
 from pipeline.sources import read_rgb
@@ -164,6 +165,7 @@ def score_unit(unit: ScoreUnit, root: str, options: ScoreOptions) -> dict[str, i
     """Predict every item of the shard with every oracle of the unit; publish one part per oracle."""
     started = time.perf_counter()
     cv2.setNumThreads(1)
+    tune_allocator()
     layout = SubsetLayout(Path(root))
     items = shard_items(layout, unit.shard)
     oracles = [cached_oracle(name, options) for name in unit.oracles]

@@ -21,6 +21,7 @@ import pyarrow as pa
 from degradations import RegionMask, encode_png, region_configs, run_distortion
 from degradations.regions import output_name
 from manifests.schemas import TABLE_SCHEMAS
+from pipeline.cluster import tune_allocator
 from pipeline.layout import SubsetLayout
 from pipeline.masks import build_mask
 from pipeline.plan import ShardTask, SourceTask
@@ -130,6 +131,7 @@ def make_source(task: SourceTask, settings: GenerationSettings, layout: SubsetLa
 def generate_shard(task: ShardTask, settings: GenerationSettings, root: str) -> ShardSummary:
     """Make every source of ``task`` and publish the shard; safe to run again after any crash."""
     cv2.setNumThreads(1)  # one worker process per core
+    tune_allocator()
     started = time.perf_counter()
     layout = SubsetLayout(Path(root))
     for folder in (layout.images, layout.src_images, layout.masks):
