@@ -8,6 +8,7 @@ import pytest
 import scipy.ndimage
 
 from degradations import registry
+from tests.degradations.fidelity import TINY_SHAPES, check_candidates
 from degradations.distortions.defocus_blur import DFT_MIN_AREA, defocus_kernel
 
 NAME = "defocus_blur"
@@ -15,8 +16,6 @@ CANDIDATES = [
     (0.95, 0.5), (0.99, 0.54), (0.99, 0.6), (0.99, 0.7), (0.999, 0.9), (1, 0.9),
     (2, 0.1), (3, 0.5), (5, 0.5), (7, 0.8), (9, 0.9), (12, 0.9),
 ]  # fmt: skip
-MAX_MEAN_OFFSET = 0.05
-TINY_SHAPES = [(1, 1), (1, 2), (2, 1), (3, 5), (5, 3), (7, 4), (4, 7)]
 
 
 def release_disk(radius: float, alias_blur: float) -> np.ndarray:
@@ -39,14 +38,7 @@ def release_defocus(image: np.ndarray, radius: float, alias_blur: float) -> np.n
 
 
 def check_all_candidates(image: np.ndarray) -> None:
-    spec = registry.get(NAME)
-    for params in spec.candidates:
-        out = spec(image, params, np.random.default_rng(0))
-        assert out.shape == image.shape and out.dtype == np.uint8
-        difference = out.astype(np.int16) - release_defocus(image, *params)
-        assert np.abs(difference).max() <= 1, (params, np.abs(difference).max())
-        if image.size >= 30_000:  # on photos, no systematic offset (rounding would give about 0.5)
-            assert abs(difference.mean()) <= MAX_MEAN_OFFSET, (params, difference.mean())
+    check_candidates(NAME, image, lambda image, params: release_defocus(image, *params))
 
 
 def test_candidates_are_the_release_table():

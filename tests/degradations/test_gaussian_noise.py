@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from degradations import registry
+from tests.degradations.fidelity import TINY_SHAPES
 from degradations.distortions.gaussian_noise import normal_float32
 
 NAME = "gaussian_noise"
-TINY_SHAPES = [(1, 1), (1, 2), (2, 1), (3, 5), (5, 3), (7, 4), (4, 7)]
 
 
 def release_gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from degradations import registry
+from tests.degradations.fidelity import TINY_SHAPES, check_candidates
 from degradations.distortions.pixelate import NEAREST_VERIFIED_MAX
 
 NAME = "pixelate"
 SCALES = [0.95, 0.865, 0.78, 0.695, 0.61, 0.525, 0.44, 0.355, 0.27, 0.185, 0.1, 0.07]
-TINY_SHAPES = [(1, 1), (1, 2), (2, 1), (3, 5), (5, 3), (7, 4), (4, 7)]
 
 
 def release_pixelate(image: np.ndarray, scale: float) -> np.ndarray:
@@ -23,13 +23,7 @@ def release_pixelate(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def check_all_candidates(image: np.ndarray) -> None:
-    spec = registry.get(NAME)
-    for params in spec.candidates:
-        out = spec(image, params, np.random.default_rng(0))
-        assert out.shape == image.shape and out.dtype == np.uint8
-        expected = release_pixelate(image, params[0])
-        assert np.abs(out.astype(np.int16) - expected).max() <= 1, params
-        assert np.array_equal(out, expected), params  # in fact identical
+    check_candidates(NAME, image, lambda image, params: release_pixelate(image, params[0]), exact=True)
 
 
 def test_candidates_are_the_release_table():
