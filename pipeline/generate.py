@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import math
 import shutil
 import sys
 import time
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local worker processes (default: one per core, %(default)s)")
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786); "
                         "OUT must then be on a filesystem every worker sees")
-    parser.add_argument("--shard-size", type=int, default=8, help="sources per unit of work (default: %(default)s)")
+    parser.add_argument("--shard-size", type=int,
+                        help="sources per unit of work (default: up to 8, fewer for short lists so that every "
+                             "worker gets work; it depends on the listed sources only, never on the workers)")
     parser.add_argument("--retry-failed", action="store_true", help="redo the items that failed before, only those")
     return parser
 
@@ -72,6 +75,12 @@ def resolve_sources(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
                                             devkit_meta=args.devkit_meta, bbox_dir=args.bbox_dir)
         return records, None
     return sources.read_folder(args.source, labels=args.labels), None
+
+
+def default_shard_size(listed: int) -> int:
+    """Up to 8 sources a shard, at least ~32 shards for short lists; fixed by the list, so a resume of
+    the same command regroups its remaining sources exactly as the first run did."""
+    return max(1, min(8, math.ceil(listed / 32)))
 
 
 class Progress:
@@ -141,7 +150,8 @@ def run(args: argparse.Namespace, settings: GenerationSettings, records: list[An
     store = layout.generation_store()
     repaired = store.repair()
     shutil.rmtree(layout.staging, ignore_errors=True)
-    plan = plan_generation(records, store, settings.distortions, args.shard_size, args.retry_failed)
+    shard_size = args.shard_size or default_shard_size(len(records))
+    plan = plan_generation(records, store, settings.distortions, shard_size, args.retry_failed)
     write_json_atomic(layout.run_file, settings.to_dict())
     write_json_atomic(layout.plan_file, {"listed_sources": len(records), "images_per_source":
                                          25 * len(settings.distortions)})
