@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--models", default="efficientnet_lite0,mobilenet_v3_large,resnet50")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64 if torch.cuda.is_available() else 8)
     parser.add_argument("--loader-workers", type=int, default=4 if torch.cuda.is_available() else 0)
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="bench_score_"))

@@ -30,7 +30,7 @@ def to_rgb8(image: np.ndarray | Image.Image) -> np.ndarray:
             # convert('RGB') clips 16-bit values at 255; scale them instead, like the arrays below.
             image = np.asarray(image)
         else:
-            return np.ascontiguousarray(np.asarray(image.convert("RGB")))
+            return np.array(image.convert("RGB"))  # writable, so torch can take it without a copy
     array = np.asarray(image)
     if array.dtype == np.uint16:
         array = (array >> 8).astype(np.uint8)

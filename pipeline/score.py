@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="random weights, for plumbing checks; everything it writes is marked untrained")
     parser.add_argument("--labels-only", action="store_true", help="recompute the labels from stored predictions")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when visible)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int,
+                        help="images per batch (default: 64 on GPUs; 8 on CPUs, where large batches only add "
+                             "page faults for their activations)")
     parser.add_argument("--group-size", type=int, default=8,
                         help="oracles sharing one decoded batch in a unit (default: %(default)s)")
     parser.add_argument("--loader-workers", type=int, default=-1,
@@ -160,7 +162,7 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
     workers = args.workers or max(gpus, 1)
     options = ScoreOptions(
         device=args.device, weights_dir=str(args.weights_dir) if args.weights_dir else None,
-        untrained=args.untrained, allow_download=not args.offline, batch_size=args.batch_size,
+        untrained=args.untrained, allow_download=not args.offline, batch_size=args.batch_size or (64 if gpus else 8),
         loader_workers=args.loader_workers if args.loader_workers >= 0 else (4 if gpus else 0),
     )
     resources = {"GPU": 1} if gpus else None
