@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from manifests import SettingsMismatch, check_settings
+from manifests.settings import write_json_atomic
 from oracles import registry
 from oracles.labels.mmos import LabelOptions
 from oracles.registry import OracleSpec
@@ -147,11 +148,16 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
             units += [ScoreUnit(shard, group) for shard in shards if shard not in done]
     tasks = sorted({spec.task for spec in specs})
     label_tasks = []
+    label_settings = {}
     for task in tasks:
         names = tuple(s.name for s in specs if s.task == task)
         store = label_store(layout, task)
         store.repair()
-        stale = set(shards) if args.labels_only else {u.shard for u in units} | (set(shards) - store.committed_shards())
+        label_settings[task] = {"oracles": list(names), "options": label_options.to_dict()}
+        recorded = store.root / "labels.json"
+        changed = not recorded.exists() or json.loads(recorded.read_text()) != label_settings[task]
+        stale = set(shards) if args.labels_only or changed else \
+            {u.shard for u in units} | (set(shards) - store.committed_shards())
         label_tasks += [LabelTask(shard, task, names, label_options, annotations) for shard in sorted(stale)]
     print(f"{layout.root}: {len(shards)} shards, {len(specs)} oracles; {len(units)} scoring units and "
           f"{len(label_tasks)} label units to do", file=sys.stderr)
@@ -195,6 +201,9 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
         run_bounded(client, label_tasks, lambda c, t: c.submit(label_shard, t, root, key=f"labels-{t.task}-{t.shard}",
                                                                pure=False), done, 4 * workers)
         bar.close()
+    if not crashed:  # recorded once every shard carries labels made with them
+        for task, settings in label_settings.items():
+            write_json_atomic(label_store(layout, task).root / "labels.json", settings)
     print(f"done in {time.perf_counter() - started:.1f} s: {len(units) - len(crashed)} scoring units, "
           f"{labelled['images']} images labelled", file=sys.stderr)
     if crashed:

@@ -71,10 +71,12 @@ def test_rescore_resumes_and_export_writes_release_files(scored_cls, capsys):
     capsys.readouterr()
     assert score.main(["--models", "efficientnet_lite0", "--out", str(scored_cls), "--device", "cpu"]) == 0
     assert "nothing to do" in capsys.readouterr().err
+    recorded = json.loads((SubsetLayout.of(scored_cls, "cls").manifests / "labels" / "cls" / "labels.json").read_text())
+    assert recorded["oracles"] == ["efficientnet_lite0"] and recorded["options"]["pseudo_gt_score"] == 0.5
     assert status.main([str(scored_cls)]) == 0
     report = capsys.readouterr().out
-    assert "efficientnet_lite0: 1/1 shards, 101 images done, 1 failed, 0 shards left" in report
-    assert "cannot decode coffee_pixelate_5.png" in report and "labels cls: 1/1 shards" in report
+    assert "efficientnet_lite0: 2/2 shards, 101 images done, 1 failed, 0 shards left" in report
+    assert "cannot decode coffee_pixelate_5.png" in report and "labels cls: 2/2 shards" in report
     assert export.main([str(scored_cls)]) == 0
     labels = SubsetLayout.of(scored_cls, "cls").root / "labels"
     frame = pd.read_csv(labels / "chelsea_mmos.csv")
