@@ -27,7 +27,7 @@ PHOTOS = ("astronaut", "coffee", "rocket", "chelsea", "hubble_deep_field", "immu
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sources", type=int, default=48)
+    parser.add_argument("--sources", type=int, default=96)
     parser.add_argument("--tmp", help="where to write sources and outputs (default: the system's temp folder)")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="bench_scaling_", dir=args.tmp))

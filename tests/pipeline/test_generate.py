@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import shutil
 from pathlib import Path
 
 import cv2
