@@ -12,7 +12,7 @@ from degradations.imaging import check_rgb8
 from degradations.png import encode_png
 from degradations.regions import RegionConfig, RegionMask, fuse, output_name, region_configs
 from degradations.seeding import candidate_seed
-from degradations.severity import SELECTED_RANKS, psnr, select_ranks
+from degradations.severity import SELECTED_RANKS, psnr, rank_by_psnr, select_ranks
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Candidate:
     params: tuple[float, ...]
     seed: int  # numpy.random.default_rng(seed) replays its draws
     psnr: float
+    rank: int  # 1 = highest PSNR among the type's candidates
     severity: int | None  # 1..5 when kept, else None
 
 
@@ -79,10 +80,10 @@ def run_distortion(
         images.append(out)
         seeds.append(seed_i)
         psnrs.append(psnr(image, out))
-    kept = select_ranks(psnrs, ranks)
-    severity_of = {candidate: level for level, candidate in enumerate(kept, start=1)}
+    rank_of = {candidate: rank for rank, candidate in enumerate(rank_by_psnr(psnrs), start=1)}
+    severity_of = {candidate: level for level, candidate in enumerate(select_ranks(psnrs, ranks), start=1)}
     candidates = [
-        Candidate(distortion, i + 1, spec.candidates[i], seeds[i], psnrs[i], severity_of.get(i))
+        Candidate(distortion, i + 1, spec.candidates[i], seeds[i], psnrs[i], rank_of[i], severity_of.get(i))
         for i in range(len(images))
     ]
     levels = {level: (candidates[i], images[i]) for i, level in severity_of.items()}

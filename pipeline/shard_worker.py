@@ -107,10 +107,9 @@ def make_source(task: SourceTask, settings: GenerationSettings, layout: SubsetLa
                     "roi_seed": out.roi.seed, "bg_seed": out.bg.seed, "psnr": out.psnr,
                     "region_fallback": out.region_fallback, "bytes": len(out.png), "status": "ok",
                 })
-            ranks = {c.index: rank for rank, c in enumerate(sorted(run.candidates, key=lambda c: (-c.psnr, c.index)), 1)}
             candidates += [
                 {"source_id": record.source_id, "distortion": name, "candidate": c.index,
-                 "params": list(c.params), "seed": c.seed, "psnr": c.psnr, "rank": ranks[c.index],
+                 "params": list(c.params), "seed": c.seed, "psnr": c.psnr, "rank": c.rank,
                  "severity": c.severity}
                 for c in run.candidates
             ]

@@ -59,6 +59,7 @@ def test_kept_candidates_are_ranks_1_5_8_10_12_and_unused_ones_never_come_out():
     image, mask = small_source()
     run = run_distortion(image, RegionMask.from_binary(mask), source_id="coffee", distortion="gaussian_noise")
     by_rank = sorted(run.candidates, key=lambda c: (-c.psnr, c.index))
+    assert [c.rank for c in by_rank] == list(range(1, 13))
     assert [by_rank[r - 1].severity for r in (1, 5, 8, 10, 12)] == [1, 2, 3, 4, 5]
     assert sum(c.severity is not None for c in run.candidates) == 5
     used = {(o.roi.index, o.bg.index) for o in run.outputs}
