@@ -24,6 +24,7 @@ SOURCES = pa.schema(
         _field("mask_method", pa.string(), "user | coco-instances | boxes-grabcut | boxes | saliency"),
         _field("mask_coverage", pa.float64(), "fraction of pixels in the ROI"),
         _field("mask_flag", pa.string(), "ok, or empty / full: ROI-DD and BG-DD then equal UD images"),
+        _field("mask_note", pa.string(), "what else the mask builder noticed (e.g. boxes GrabCut left as rectangles)"),
         _field("images_ok", pa.int32(), "degraded images written for this source"),
         _field("status", pa.string(), STATUS_DOC, False),
         _field("error", pa.string(), "one-line reason when failed"),

@@ -87,7 +87,7 @@ def make_source(task: SourceTask, settings: GenerationSettings, layout: SubsetLa
     height, width = image.shape[:2]
     region_mask = RegionMask.from_binary(mask.mask)
     source_row.update(width=width, height=height, mask_method=mask.method, mask_coverage=region_mask.coverage,
-                      mask_flag=region_mask.flag)
+                      mask_flag=region_mask.flag, mask_note=mask.note or None)
     folder = staging / record.source_id
     folder.mkdir(parents=True, exist_ok=True)
     staged: list[str] = []
