@@ -15,17 +15,20 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from manifests.atomic import TEMPORARY_SUFFIX, replace_atomically
+
 _SUFFIX = ".parquet"
-_TEMPORARY = ".tmp"
+
+
+def _write_parquet_durably(path: Path, table: pa.Table) -> None:
+    pq.write_table(table, path, compression="zstd")
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def write_atomic(path: Path, table: pa.Table) -> None:
     """Write a Parquet file so that readers see the old file or the whole new one, never a part."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}{_TEMPORARY}")
-    pq.write_table(table, temporary, compression="zstd")
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    replace_atomically(path, lambda temporary: _write_parquet_durably(temporary, table))
 
 
 class ShardStore:
@@ -76,7 +79,7 @@ class ShardStore:
                 continue
             for path in folder.iterdir():
                 stale_part = path.suffix == _SUFFIX and path.stem not in committed
-                if path.name.endswith(_TEMPORARY) or (name != self.commit_table and stale_part):
+                if path.name.endswith(TEMPORARY_SUFFIX) or (name != self.commit_table and stale_part):
                     path.unlink()
                     removed.append(path)
         return removed

@@ -12,12 +12,12 @@ import argparse
 import csv
 import io
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from manifests.atomic import write_bytes_atomic
 from pipeline.labels import label_store
 from pipeline.layout import SubsetLayout
 
@@ -29,9 +29,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(buffer.getvalue())
-    os.replace(temporary, path)
+    write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
 def _number(value: float | None) -> str:

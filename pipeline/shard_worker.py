@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from degradations import RegionMask, encode_png, region_configs, run_distortion
 from degradations.regions import output_name
+from manifests.atomic import copy_atomic, write_bytes_atomic
 from manifests.schemas import TABLE_SCHEMAS
 from pipeline.cluster import tune_allocator
 from pipeline.layout import SubsetLayout
@@ -43,18 +44,6 @@ class ShardSummary:
 def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or "no message"
     return f"{type(error).__name__}: {text}"[:500]
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
-def _copy_file(source: Path, target: Path) -> None:
-    temporary = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
 
 
 def _failed_images(source_id: str, distortion: str, error: str) -> list[dict[str, Any]]:
@@ -95,9 +84,10 @@ def make_source(task: SourceTask, settings: GenerationSettings, layout: SubsetLa
         try:
             run = run_distortion(image, region_mask, source_id=record.source_id, distortion=name,
                                  seed=settings.seed, options=settings.options.get(name))
-            rows = []
+            rows, files = [], []
             for out in run.outputs:
                 (folder / out.file_name).write_bytes(out.png)
+                files.append(out.file_name)
                 rows.append({
                     "image_id": out.file_name[:-4], "source_id": record.source_id, "distortion": name,
                     "region": out.config.region, "roi_level": out.config.roi_level,
@@ -114,15 +104,15 @@ def make_source(task: SourceTask, settings: GenerationSettings, layout: SubsetLa
                 for c in run.candidates
             ]
             images += rows
-            staged += [row["path"].rsplit("/", 1)[1] for row in rows]
+            staged += files
         except Exception as error:  # one type failing leaves the others standing
             images += _failed_images(record.source_id, name, one_line(error))
     target = layout.images / record.source_id
     target.mkdir(parents=True, exist_ok=True)
     for file_name in staged:
         os.replace(folder / file_name, target / file_name)
-    _write_file(layout.mask_path(record.source_id), encode_png(mask.mask))
-    _copy_file(Path(record.path), layout.src_images / record.file_name)
+    write_bytes_atomic(layout.mask_path(record.source_id), encode_png(mask.mask))
+    copy_atomic(Path(record.path), layout.src_images / record.file_name)
     source_row["status"] = "ok"
     return source_row, images, candidates
 
