@@ -12,12 +12,11 @@ import argparse
 import csv
 import io
 import json
-import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from manifests.atomic import write_bytes_atomic
+from manifests.atomic import copy_atomic, write_bytes_atomic
 from pipeline.labels import label_store
 from pipeline.layout import SubsetLayout
 
@@ -44,43 +43,40 @@ def _mark(folder: Path, untrained: bool) -> None:
         marker.unlink()
 
 
-def export_cls(layout: SubsetLayout) -> int:
-    rows = label_store(layout, "cls").read("mmos").to_pylist()
-    folder = layout.root / "labels"
-    folder.mkdir(parents=True, exist_ok=True)
-    untrained = any(r["untrained"] for r in rows)
-    header = ["dist_images", "weighted_consistency", "weighted_accuracy", "mean_consistency", "std_consistency",
-              "mean_accuracy", "std_accuracy", "composite"] + (["untrained"] if untrained else [])
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_source.setdefault(row["source_id"], []).append(row)
-    for source_id, members in sorted(by_source.items()):
-        _write_csv(folder / f"{source_id}_mmos.csv", header, [
-            [r["path"].removeprefix("images/"), *(_number(r[k]) for k in header[1:8])] + (
-                [str(r["untrained"])] if untrained else [])
-            for r in members
-        ])
-    _mark(folder, untrained)
-    return len(by_source)
+Column = tuple[str, Callable[[dict[str, Any]], str]]
 
 
-def export_det_like(layout: SubsetLayout, task: str, out_root: Path) -> int:
-    rows = label_store(layout, task).read("mmos").to_pylist()
+def _value(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda row: _number(row[key])
+
+
+CLS_FILES: dict[str, list[Column]] = {
+    "mmos": [("dist_images", lambda row: row["path"].removeprefix("images/"))]
+    + [(key, _value(key)) for key in ("weighted_consistency", "weighted_accuracy", "mean_consistency",
+                                      "std_consistency", "mean_accuracy", "std_accuracy", "composite")],
+}
+DET_FILES: dict[str, list[Column]] = {
+    kind: [("filename", lambda row: row["path"].rsplit("/", 1)[-1]), ("AP_weighted_avg", _value(f"weighted_{kind}"))]
+    for kind in ("accuracy", "consistency")
+}
+
+
+def export_labels(rows: list[dict[str, Any]], folder: Path, files: dict[str, list[Column]]) -> int:
+    """``<source>_<suffix>.csv`` per source and file, rows in manifest order; labels from untrained oracles
+    get an ``untrained`` column and an UNTRAINED file. Returns the number of sources written."""
     if not rows:
         return 0
-    folder = out_root / "labels"
     folder.mkdir(parents=True, exist_ok=True)
-    untrained = any(r["untrained"] for r in rows)
-    extra = ["untrained"] if untrained else []
+    untrained = any(row["untrained"] for row in rows)
+    extra: list[Column] = [("untrained", lambda row: str(row["untrained"]))] if untrained else []
     by_source: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_source.setdefault(row["source_id"], []).append(row)
     for source_id, members in sorted(by_source.items()):
-        for kind in ("accuracy", "consistency"):
-            _write_csv(folder / f"{source_id}_{kind}.csv", ["filename", "AP_weighted_avg"] + extra, [
-                [r["path"].rsplit("/", 1)[-1], _number(r[f"weighted_{kind}"])] + ([str(r["untrained"])] if untrained else [])
-                for r in members
-            ])
+        for suffix, columns in files.items():
+            columns = columns + extra
+            _write_csv(folder / f"{source_id}_{suffix}.csv", [name for name, _ in columns],
+                       [[cell(row) for _, cell in columns] for row in members])
     _mark(folder, untrained)
     return len(by_source)
 
@@ -92,7 +88,7 @@ def export_annotations(layout: SubsetLayout) -> None:
     if annotations:
         target = layout.root / "additional_info" / "instances_val2017.json"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(annotations, target)
+        copy_atomic(Path(annotations), target)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,13 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     written = 0
     cls_layout = SubsetLayout.of(args.out, "cls")
     if (cls_layout.manifests / "labels" / "cls").is_dir():
-        count = export_cls(cls_layout)
+        count = export_labels(label_store(cls_layout, "cls").read("mmos").to_pylist(), cls_layout.root / "labels",
+                              CLS_FILES)
         print(f"{cls_layout.root / 'labels'}: {count} sources (<id>_mmos.csv)")
         written += count
     det_layout = SubsetLayout.of(args.out, "det")
     for task, root in (("det", det_layout.root), ("ins", det_layout.root.with_name("miqa_ins"))):
         if (det_layout.manifests / "labels" / task).is_dir():
-            count = export_det_like(det_layout, task, root)
+            count = export_labels(label_store(det_layout, task).read("mmos").to_pylist(), root / "labels",
+                                  DET_FILES)
             print(f"{root / 'labels'}: {count} sources (<id>_accuracy.csv, <id>_consistency.csv)")
             written += count
             export_annotations(det_layout)
