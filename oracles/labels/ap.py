@@ -5,14 +5,14 @@
 parameters (IoU thresholds .50:.05:.95, 101 recall points, maxDets 100, area range "all", useCats=1), and
 NaN where COCOeval reports -1 (no category of the image has a non-crowd ground-truth object).
 
-It replicates COCOeval step by step, without its per-(category, area range, image) Python loops:
+It replicates COCOeval step by step, in compiled loops (numba) instead of its Python ones:
 
 - a category counts when it has at least one non-ignored ground truth (not crowd, area in [0, 1e10]);
   detections in other categories change nothing, categories with ground truth but no detection give 0;
 - per category, detections are sorted by score with a stable sort (COCOeval's mergesort) and cut to 100;
 - IoU is pycocotools' own: the box formula of ``maskApi.c`` re-done in numpy operation for operation (so
-  bit-identical), and ``pycocotools.mask.iou`` for masks, called once per category as COCOeval does; a
-  crowd gt scores intersection / detection area;
+  bit-identical), and for masks :mod:`oracles.labels.rle`, whose exact pixel counts give
+  ``pycocotools.mask.iou``'s values; a crowd gt scores intersection / detection area;
 - greedy matching per IoU threshold in score order: each detection takes the unmatched regular gt of best
   IoU (last one on ties, as COCOeval's ``<`` test does), else the best ignored gt (crowd gts match any
   number of times); a detection matched to an ignored gt is ignored, an unmatched one whose area is outside
@@ -21,11 +21,9 @@ It replicates COCOeval step by step, without its per-(category, area range, imag
   maximum, ``searchsorted`` of the 101 recall thresholds, 0 past the last recall reached), averaged as
   ``summarize`` (to ~1e-16: the sums run in another order).
 
-Two changes of form make it fast. The matching runs the ten thresholds at once: a gt's matched state is a
-10-bit mask, and a detection walks only the gts it overlaps at IoU >= 0.5, best first, taking each one's
-still-free thresholds. And since recall only moves at true positives, the precision COCOeval reads at a
-recall threshold is the running maximum at the true positive that first reaches it: a (threshold,
-category, j-th true positive) table weighted by how many of the 101 thresholds fall on each j.
+What makes it fast: no COCO objects, dicts or per-category Python loops; the ground truth's work (its
+categories, order, decoded masks) is done once and shared by :func:`images_ap`; and mask pairs that cannot
+reach IoU 0.5 (by their areas and boxes) are never counted, since the matching ignores them.
 
 Areas only matter outside the "all" range [0, 1e10]: a detection's area is ``w * h`` for boxes (as
 ``COCO.loadRes``; a negative one makes an unmatched box ignored) and its mask area for masks (uint32 in
@@ -35,12 +33,14 @@ or the mask area). Ground-truth ids play no part (COCOeval needs them non-zero).
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence
 
+import numba
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from .rle import MaskSet, mask_iou
 
 __all__ = [
     "APResult",
@@ -61,14 +61,9 @@ RECALL_THRESHOLDS.flags.writeable = False
 MAX_DETS = 100
 AREA_MIN, AREA_MAX = 0.0**2, 1e5**2  # the "all" area range
 
-_T = IOU_THRESHOLDS.size
-_FULL = (1 << _T) - 1
-_SHIFTS = np.arange(_T, dtype=np.int64)[:, None]
-_SHIFTS.flags.writeable = False
 _I50 = int(np.flatnonzero(IOU_THRESHOLDS == 0.5)[0])
 _I75 = int(np.flatnonzero(IOU_THRESHOLDS == 0.75)[0])
-_EPS = np.spacing(1)
-_RECALL_LIST = tuple(RECALL_THRESHOLDS.tolist())
+_EPS = float(np.spacing(1))
 
 Rle = Mapping[str, Any]
 
@@ -212,6 +207,8 @@ class Detections:
         m = scores.size
         if cats.size != m:
             raise ValueError(f"detections: {cats.size} category ids for {m} scores")
+        if not np.isfinite(scores).all():
+            raise ValueError("detections: scores must be finite numbers")
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "category_ids", cats)
         object.__setattr__(self, "boxes", _boxes(self.boxes, m, "detections"))
@@ -247,31 +244,10 @@ class _Prepared:
     k: np.ndarray  # (G,) category index of each kept gt; kept gts in COCOeval's order (ignored last)
     ignore: np.ndarray  # (G,) bool
     crowd: np.ndarray  # (G,) bool
-    crowd_list: list
-    ignore_list: list
     any_crowd: bool
     box_terms: tuple | None  # x, y, x + w, y + h, w * h of the kept gts, each (G,)
-    by_category: list | None  # per category: (gt columns, their masks, their crowd flags), for "segm"
-    recall_weights: np.ndarray  # (K, W): how many recall thresholds the j-th true positive reaches first
-
-
-def _weights_for(n: int) -> tuple:
-    """For a category with n non-ignored gts, COCOeval's recall after j true positives is rc = j / n, and
-    the precision it reports at recall threshold r is the one at the first j with j / n >= r (searchsorted,
-    side "left"). Entry j = how many of the 101 thresholds land on j (the same float comparisons), so that
-    the sum over the thresholds is a weighted sum over j."""
-    reached = [bisect.bisect_right(_RECALL_LIST, j / n) for j in range(n + 1)]  # thresholds <= j / n
-    return tuple([reached[0]] + [b - a for a, b in zip(reached, reached[1:])])
-
-
-_WEIGHTS = tuple(_weights_for(n) if n else () for n in range(65))  # a constant table for common counts
-
-
-def _recall_weights(npig: list[int]) -> np.ndarray:
-    """(K, W) recall-threshold weights of the categories' true positives (see :func:`_weights_for`)."""
-    width = max(npig) + 1
-    rows = [list(_WEIGHTS[n] if n < len(_WEIGHTS) else _weights_for(n)) for n in npig]
-    return np.array([row + [0] * (width - len(row)) for row in rows], np.float64)
+    masks: MaskSet | None  # the kept gts' masks, decoded, for "segm"
+    npig: np.ndarray  # (K,) non-ignored gts per category
 
 
 def _prepare(gt: GroundTruth, iou_type: str) -> _Prepared:
@@ -281,44 +257,33 @@ def _prepare(gt: GroundTruth, iou_type: str) -> _Prepared:
         raise ValueError("iou_type 'bbox' needs ground-truth boxes")
     if iou_type == "segm" and gt.masks is None:
         raise ValueError("iou_type 'segm' needs ground-truth masks")
-    cat_list = gt.category_ids.tolist()
-    ignore_all = (gt.iscrowd | (gt.areas < AREA_MIN) | (gt.areas > AREA_MAX)).tolist()
-    cats = sorted({c for c, ig in zip(cat_list, ignore_all) if not ig})
-    index = {c: n for n, c in enumerate(cats)}
+    ignore_all = gt.iscrowd | (gt.areas < AREA_MIN) | (gt.areas > AREA_MAX)
+    cats = np.unique(gt.category_ids[~ignore_all])
+    k_all = np.minimum(np.searchsorted(cats, gt.category_ids), max(cats.size - 1, 0))
+    counted = cats[k_all] == gt.category_ids if cats.size else np.zeros(len(gt), bool)
     # the gts of those categories, ignored ones last (COCOeval's stable sort on the ignore flag)
-    keep = [i for i, c in enumerate(cat_list) if c in index and not ignore_all[i]]
-    npig = len(keep)
-    keep += [i for i, c in enumerate(cat_list) if c in index and ignore_all[i]]
-    k_list = [index[cat_list[i]] for i in keep]
-    counts = [0] * len(cats)
-    for kk in k_list[:npig]:
-        counts[kk] += 1
-    ignore_list = [False] * npig + [True] * (len(keep) - npig)
+    keep = np.concatenate([np.flatnonzero(counted & ~ignore_all), np.flatnonzero(counted & ignore_all)])
+    k = k_all[keep]
+    ignore = ignore_all[keep]
+    counts = np.bincount(k[~ignore], minlength=cats.size)
     crowd = gt.iscrowd[keep]
     box_terms = None
     if iou_type == "bbox":
         x, y, w, h = gt.boxes[keep].T
         box_terms = (x, y, w + x, h + y, w * h)
-    by_category = None
-    if iou_type == "segm":
-        by_category = [([], [], []) for _ in cats]
-        for col, (i, kk) in enumerate(zip(keep, k_list)):
-            cols, masks, flags = by_category[kk]
-            cols.append(col)
-            masks.append(gt.masks[i])
-            flags.append(int(gt.iscrowd[i]))
+    masks = None
+    if iou_type == "segm" and keep.size:
+        masks = MaskSet.from_rles([gt.masks[i] for i in keep.tolist()])
     return _Prepared(
         iou_type=iou_type,
-        cats=np.array(cats, np.int64),
-        k=np.array(k_list, np.int64),
-        ignore=np.array(ignore_list, bool),
+        cats=cats,
+        k=k,
+        ignore=ignore,
         crowd=crowd,
-        crowd_list=crowd.tolist(),
-        ignore_list=ignore_list,
         any_crowd=bool(crowd.any()),
         box_terms=box_terms,
-        by_category=by_category,
-        recall_weights=_recall_weights(counts) if cats else np.zeros((0, 1)),
+        masks=masks,
+        npig=counts.astype(np.float64),
     )
 
 
@@ -329,22 +294,39 @@ def _check(dt: Detections, iou_type: str) -> None:
         raise ValueError("iou_type 'segm' needs detection masks")
 
 
+@numba.njit(cache=True, nogil=True)
+def _select_kernel(cats: np.ndarray, det_cats: np.ndarray, scores: np.ndarray, max_dets: int) -> tuple:
+    k = np.searchsorted(cats, det_cats)
+    kept = np.empty(det_cats.size, np.int64)
+    m = 0
+    for i in range(det_cats.size):
+        if k[i] < cats.size and cats[k[i]] == det_cats[i]:
+            kept[m] = i
+            m += 1
+    kept = kept[:m]
+    # by score, then by category, both stable (mergesort): ties keep the input order, as in COCOeval
+    kept = kept[np.argsort(-scores[kept], kind="mergesort")]
+    kept = kept[np.argsort(k[kept], kind="mergesort")]
+    idx = np.empty(m, np.int64)
+    ks = np.empty(m, np.int64)
+    n = 0
+    rank = 0
+    for j in range(m):
+        i = kept[j]
+        rank = rank + 1 if j and k[i] == k[kept[j - 1]] else 0
+        if rank < max_dets:
+            idx[n] = i
+            ks[n] = k[i]
+            n += 1
+    return idx[:n], ks[:n]
+
+
 def _select(prep: _Prepared, dt: Detections) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the detections COCOeval evaluates, grouped by category and sorted by score within
     each (stable), at most MAX_DETS per category; and their category indices."""
-    K = prep.cats.size
-    if K == 0 or dt.scores.size == 0:
+    if prep.cats.size == 0 or dt.scores.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    k = np.minimum(np.searchsorted(prep.cats, dt.category_ids), K - 1)
-    idx = np.flatnonzero(prep.cats[k] == dt.category_ids)
-    k = k[idx]
-    order = np.lexsort((-dt.scores[idx], k))  # lexsort is stable: ties keep the input order
-    idx, k = idx[order], k[order]
-    if idx.size > MAX_DETS:
-        rank = np.arange(idx.size) - np.searchsorted(k, k, side="left")
-        cut = rank < MAX_DETS
-        idx, k = idx[cut], k[cut]
-    return idx, k
+    return _select_kernel(prep.cats, dt.category_ids, dt.scores, MAX_DETS)
 
 
 def _box_iou(prep: _Prepared, d: np.ndarray, same: np.ndarray) -> np.ndarray:
@@ -361,67 +343,80 @@ def _box_iou(prep: _Prepared, d: np.ndarray, same: np.ndarray) -> np.ndarray:
     return np.divide(i, u, out=np.zeros(i.shape), where=same & (w > 0) & (h > 0))
 
 
-def _match(prep: _Prepared, iou: np.ndarray) -> np.ndarray:
-    """COCOeval's greedy matching at every IoU threshold (``iou`` is 0 across categories): bit t of the
-    returned (2, D) int masks says the detection matched a regular gt (row 0) or an ignored gt (row 1)."""
-    D = iou.shape[0]
-    di, gi = np.nonzero(iou >= IOU_THRESHOLDS[0])
-    if di.size == 0:
-        return np.zeros((2, D), np.int64)
-    v = iou[di, gi]
-    bits = (np.int64(1) << np.searchsorted(IOU_THRESHOLDS, v, side="right")) - 1
-    # per detection: regular gts first, then best IoU first, then the later gt first (COCOeval's tie rule)
-    order = np.lexsort((-gi, -v, prep.ignore[gi], di))
-    crowd = prep.crowd_list
-    ignore = prep.ignore_list
-    matched = [0] * len(crowd)
-    tpl = [0] * D
-    igl = [0] * D
-    cur, rem = -1, 0
-    for d, g, b in zip(di[order].tolist(), gi[order].tolist(), bits[order].tolist()):
-        if d != cur:
-            cur, rem = d, _FULL
-        take = b & rem
-        if not take:
-            continue
-        if not crowd[g]:
-            take &= ~matched[g]
-            if not take:
-                continue
-            matched[g] |= take
-        rem &= ~take
-        if ignore[g]:
-            igl[d] |= take
-        else:
-            tpl[d] |= take
-    return np.array([tpl, igl], np.int64)
+@numba.njit(cache=True, nogil=True)
+def _evaluate(iou, k, npig, ignore, crowd, out, iou_thresholds, recall_thresholds) -> np.ndarray:
+    """COCOeval's evaluateImg, accumulate and summarize for one image, loop for loop: returns the sum, per
+    IoU threshold, of the precision read at every recall threshold of every category (K, (T,) floats).
+
+    iou (D, G) is 0 across categories; detections are grouped by category index k (ascending) and by
+    score within each; gts have the ignored ones last; ``out`` marks detections whose area is outside the
+    range (ignored when unmatched).
+    """
+    D, G = iou.shape
+    T = iou_thresholds.size
+    matched = np.zeros((T, D), np.bool_)
+    ignored = np.zeros((T, D), np.bool_)
+    for t in range(T):  # evaluateImg's greedy matching
+        gt_taken = np.zeros(G, np.bool_)
+        for d in range(D):
+            best = min(iou_thresholds[t], 1 - 1e-10)
+            m = -1
+            for g in range(G):
+                if gt_taken[g] and not crowd[g]:
+                    continue
+                if m > -1 and not ignore[m] and ignore[g]:
+                    break
+                if iou[d, g] < best:
+                    continue
+                best = iou[d, g]
+                m = g
+            if m > -1:
+                matched[t, d] = True
+                ignored[t, d] = ignore[m]
+                gt_taken[m] = True
+            else:
+                ignored[t, d] = out[d]
+    sums = np.zeros(T)
+    rc = np.empty(D)
+    pr = np.empty(D)
+    start = 0
+    for c in range(npig.size):  # accumulate, category by category
+        end = start
+        while end < D and k[end] == c:
+            end += 1
+        n = end - start
+        for t in range(T):
+            tp = 0.0
+            fp = 0.0
+            for j in range(n):
+                d = start + j
+                if not ignored[t, d]:
+                    if matched[t, d]:
+                        tp += 1.0
+                    else:
+                        fp += 1.0
+                rc[j] = tp / npig[c]
+                pr[j] = tp / (fp + tp + _EPS)
+            for j in range(n - 1, 0, -1):  # precision made monotone from the right
+                if pr[j] > pr[j - 1]:
+                    pr[j - 1] = pr[j]
+            j = 0
+            for r in recall_thresholds:  # searchsorted(rc, r, "left"); 0 past the last recall
+                while j < n and rc[j] < r:
+                    j += 1
+                if j == n:
+                    break
+                sums[t] += pr[j]
+        start = end
+    return sums
 
 
-def _accumulate(prep: _Prepared, k: np.ndarray, masks: np.ndarray, out: np.ndarray | None) -> APResult:
-    """COCOeval.accumulate + summarize for one image, from the match masks of the selected detections
-    (grouped by category, in score order) and which of them have an area outside the range."""
-    K, width = prep.recall_weights.shape
-    if out is not None and out.any():  # unmatched detections outside the area range are ignored too
-        masks[1] = np.where(out, _FULL & ~masks[0], masks[1])
-    flags = (masks[:, None, :] >> _SHIFTS) & 1  # (2, T, D): true positive, ignored
-    ti, di = np.nonzero(flags[0])
-    if ti.size == 0:
-        return APResult(0.0, 0.0, 0.0)
-    counts = np.zeros((2, _T, k.size + 1), np.int64)
-    np.cumsum(flags, axis=2, out=counts[:, :, 1:])
-    start = np.searchsorted(k, k, side="left")[di]
-    before = counts[:, ti, start]
-    j, n_ig = counts[:, ti, di + 1] - before  # TPs and ignored up to this TP, within its category
-    tp = j.astype(np.float64)
-    fp = (di - start + 1 - j - n_ig).astype(np.float64)
-    # precision at the j-th true positive of each (threshold, category), COCOeval's expression
-    pr = np.zeros((_T, K, width))
-    pr[ti, k[di], j] = tp / (fp + tp + _EPS)
-    # COCOeval's right-to-left running maximum, read at the recall thresholds (0 past the last TP)
-    pmax = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
-    sums = (pmax * prep.recall_weights).sum(axis=(1, 2))  # (T,)
-    n = K * RECALL_THRESHOLDS.size
-    return APResult(float(sums.sum() / (n * _T)), float(sums[_I50] / n), float(sums[_I75] / n))
+def _summarize(prep: _Prepared, iou: np.ndarray, k: np.ndarray, out: np.ndarray | None) -> APResult:
+    if out is None:
+        out = np.zeros(k.size, bool)
+    sums = _evaluate(iou, k, prep.npig, prep.ignore, prep.crowd, out, IOU_THRESHOLDS, RECALL_THRESHOLDS)
+    n = prep.npig.size * RECALL_THRESHOLDS.size
+    return APResult(float(sums.sum() / (n * sums.size)), float(sums[_I50] / n), float(sums[_I75] / n))
 
 
 def _box_iou_out(prep: _Prepared, dt: Detections, idx: np.ndarray, k: np.ndarray) -> tuple:
@@ -433,18 +428,9 @@ def _box_iou_out(prep: _Prepared, dt: Detections, idx: np.ndarray, k: np.ndarray
 
 
 def _mask_iou(prep: _Prepared, rles: list, k: np.ndarray) -> np.ndarray:
-    """(D, G) mask IoU, 0 across categories: one pycocotools call per category (as COCOeval)."""
-    iou = np.zeros((len(rles), prep.k.size))
-    if not rles:
-        return iou
-    order = np.argsort(k, kind="stable")
-    ks = k[order]
-    bounds = np.flatnonzero(ks[1:] != ks[:-1]) + 1
-    for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), ks.size]):
-        cols, masks, crowd = prep.by_category[int(ks[a])]
-        rows = order[a:b]
-        iou[rows[:, None], cols] = mask_utils.iou([rles[i] for i in rows.tolist()], masks, crowd)
-    return iou
+    """(D, G) mask IoU, pycocotools' values, 0 across categories."""
+    dts = MaskSet.from_rles(rles, (prep.masks.height, prep.masks.width))  # one size with the gts
+    return mask_iou(dts, prep.masks, prep.crowd, k, prep.k, floor=IOU_THRESHOLDS[0])
 
 
 def image_ap(gt: GroundTruth, dt: Detections, iou_type: str = "bbox") -> APResult:
@@ -460,7 +446,7 @@ def image_ap(gt: GroundTruth, dt: Detections, iou_type: str = "bbox") -> APResul
         iou, out = _box_iou_out(prep, dt, idx, k)
     else:  # pycocotools' mask areas are uint32: never outside [0, 1e10]
         iou, out = _mask_iou(prep, [dt.masks[i] for i in idx.tolist()], k), None
-    return _accumulate(prep, k, _match(prep, iou), out)
+    return _summarize(prep, iou, k, out)
 
 
 def images_ap(gt: GroundTruth, dts: Sequence[Detections], iou_type: str = "bbox") -> list[APResult]:
@@ -487,5 +473,5 @@ def images_ap(gt: GroundTruth, dts: Sequence[Detections], iou_type: str = "bbox"
             iou, out = all_iou[bounds[n] : bounds[n + 1]], None
         else:
             iou, out = _box_iou_out(prep, dt, idx, k)
-        results.append(_accumulate(prep, k, _match(prep, iou), out))
+        results.append(_summarize(prep, iou, k, out))
     return results

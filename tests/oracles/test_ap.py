@@ -363,16 +363,6 @@ def test_from_annotations_with_polygons_matches_cocoeval():
     assert_same(result, coco_stats(gts, results, "segm", h, w, category_ids=(1, 2)))
 
 
-def test_recall_weights_follow_cocoeval_searchsorted():
-    """The weight of the j-th true positive = how many recall thresholds COCOeval's searchsorted puts on j."""
-    from oracles.labels.ap import RECALL_THRESHOLDS, _recall_weights
-
-    for n in (1, 2, 3, 7, 10, 33, 64, 65, 99, 100, 101, 300):
-        rc = np.arange(n + 1) / n
-        expected = np.bincount(np.searchsorted(rc, RECALL_THRESHOLDS, side="left"), minlength=n + 1)
-        assert np.array_equal(_recall_weights([n])[0], expected), n
-
-
 def test_crowded_category_matches_cocoeval():
     """More gts in a category than the precomputed recall table covers (and more than 100 detections)."""
     rng = np.random.default_rng(5)
