@@ -250,6 +250,32 @@ class _Prepared:
     npig: np.ndarray  # (K,) non-ignored gts per category
 
 
+@numba.njit(cache=True, nogil=True)
+def _gt_order(category_ids, iscrowd, areas, area_min, area_max) -> tuple:
+    """The categories that count (sorted ids with a non-ignored gt), the gts of those categories in
+    COCOeval's order (non-ignored first, each group in input order), their category indices, and the
+    non-ignored count per category."""
+    n = category_ids.size
+    ignored = iscrowd | (areas < area_min) | (areas > area_max)
+    cats = np.unique(category_ids[~ignored])
+    keep = np.empty(n, np.int64)
+    k = np.empty(n, np.int64)
+    counts = np.zeros(cats.size, np.int64)
+    m = 0
+    for second in (False, True):  # COCOeval's stable sort on the ignore flag
+        for i in range(n):
+            if ignored[i] != second:
+                continue
+            j = np.searchsorted(cats, category_ids[i])
+            if j < cats.size and cats[j] == category_ids[i]:
+                keep[m] = i
+                k[m] = j
+                m += 1
+                if not second:
+                    counts[j] += 1
+    return cats, keep[:m], k[:m], counts
+
+
 def _prepare(gt: GroundTruth, iou_type: str) -> _Prepared:
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type must be 'bbox' or 'segm', not {iou_type!r}")
@@ -257,15 +283,8 @@ def _prepare(gt: GroundTruth, iou_type: str) -> _Prepared:
         raise ValueError("iou_type 'bbox' needs ground-truth boxes")
     if iou_type == "segm" and gt.masks is None:
         raise ValueError("iou_type 'segm' needs ground-truth masks")
-    ignore_all = gt.iscrowd | (gt.areas < AREA_MIN) | (gt.areas > AREA_MAX)
-    cats = np.unique(gt.category_ids[~ignore_all])
-    k_all = np.minimum(np.searchsorted(cats, gt.category_ids), max(cats.size - 1, 0))
-    counted = cats[k_all] == gt.category_ids if cats.size else np.zeros(len(gt), bool)
-    # the gts of those categories, ignored ones last (COCOeval's stable sort on the ignore flag)
-    keep = np.concatenate([np.flatnonzero(counted & ~ignore_all), np.flatnonzero(counted & ignore_all)])
-    k = k_all[keep]
-    ignore = ignore_all[keep]
-    counts = np.bincount(k[~ignore], minlength=cats.size)
+    cats, keep, k, counts = _gt_order(gt.category_ids, gt.iscrowd, gt.areas, AREA_MIN, AREA_MAX)
+    ignore = np.arange(keep.size) >= counts.sum()
     crowd = gt.iscrowd[keep]
     box_terms = None
     if iou_type == "bbox":

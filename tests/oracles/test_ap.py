@@ -403,6 +403,8 @@ def test_rejects_bad_input():
         GroundTruth(category_ids=[1, 2], boxes=np.zeros((3, 4)))
     with pytest.raises(ValueError):
         Detections(scores=[0.5], category_ids=[1, 2], boxes=np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="finite"):  # NaN would sort differently in numpy and numba
+        Detections(scores=[0.5, float("nan")], category_ids=[1, 2], boxes=np.zeros((2, 4)))
     gt = GroundTruth(category_ids=[1], boxes=[[0, 0, 1, 1]])
     with pytest.raises(ValueError):
         image_ap(gt, Detections(scores=[0.5], category_ids=[1], boxes=[[0, 0, 1, 1]]), "segm")
