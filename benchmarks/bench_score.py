@@ -6,7 +6,9 @@ Generates a small cls subset (real photos, 10 types: 502 images incl. the 2 sour
 times (a) the scoring loop of one shard (PNG decode in DataLoader workers, shared preprocessing, forward,
 top-5, Parquet part) and (b) the bare forward on a preprocessed batch held on the device, repeated to
 the same image count. Prints images/s for both, their ratio, and the projected device-hours for the full
-database (2.5M images x 75 oracles) if every oracle ran at the measured loop rate of this mix.
+database (2.5M images x 75 oracles) if every oracle ran at the measured loop rate of this mix. It also
+times the input side alone (PNG decode, the classifiers' shared preprocessing and collation, in one
+process): what each DataLoader worker process can feed to all the oracles of a preprocessing group.
 Oracles without weights on this machine run with random weights (same compute).
 """
 
@@ -28,7 +30,7 @@ from oracles.models import load_oracle
 from oracles.weights import find_weights
 from pipeline import generate
 from pipeline.layout import SubsetLayout
-from pipeline.score_worker import ScoreOptions, ScoreUnit, score_unit, shard_items
+from pipeline.score_worker import ImageSet, ScoreOptions, ScoreUnit, collate, score_unit, shard_items
 from tests.conftest import load_photo
 
 DATABASE_IMAGES = 2_500_000
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         shard = sorted(layout.generation_store().committed_shards())[0]
         count = len(shard_items(layout, shard))
         print(f"device {args.device}, batch {args.batch_size}, {count} images (PNG, 500x375)")
+        print(f"  input side alone (decode + shared 224 preprocessing + collate), one process: "
+              f"{input_rate(layout, shard, args.batch_size):.1f} img/s")
         loop_rates = []
         for name in args.models.split(","):
             spec = registry.get(name)
@@ -84,6 +88,17 @@ def main(argv: list[str] | None = None) -> None:
               f"on {args.device}")
     finally:
         shutil.rmtree(root)
+
+
+def input_rate(layout: SubsetLayout, shard: str, batch_size: int) -> float:
+    """Images/s of the scoring loop's input side in this process (cv2 on one thread, as in the workers)."""
+    cv2.setNumThreads(1)
+    items = shard_items(layout, shard)
+    dataset = ImageSet(items, registry.get("efficientnet_lite0").preprocess)
+    start = time.perf_counter()
+    for first in range(0, len(dataset), batch_size):
+        collate([dataset[i] for i in range(first, min(first + batch_size, len(dataset)))])
+    return len(dataset) / (time.perf_counter() - start)
 
 
 def _sync(device: str) -> None:
