@@ -365,7 +365,7 @@ def _box_iou(prep: _Prepared, d: np.ndarray, same: np.ndarray) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _evaluate(iou, k, npig, ignore, crowd, out, iou_thresholds, recall_thresholds) -> np.ndarray:
     """COCOeval's evaluateImg, accumulate and summarize for one image, loop for loop: returns the sum, per
-    IoU threshold, of the precision read at every recall threshold of every category (K, (T,) floats).
+    IoU threshold (T,), of the precision read at every recall threshold of every category.
 
     iou (D, G) is 0 across categories; detections are grouped by category index k (ascending) and by
     score within each; gts have the ignored ones last; ``out`` marks detections whose area is outside the

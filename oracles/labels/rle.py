@@ -249,11 +249,11 @@ class MaskSet:
         sizes += [r["size"] for r in rles]
         if not sizes:
             raise ValueError("no masks and no size")
-        if sizes.count(sizes[0]) != len(sizes):  # list equality in C: the common case stays cheap
-            sizes = {tuple(s) for s in sizes}
-            if len(sizes) > 1:
-                raise ValueError(f"masks of several sizes: {sorted(sizes)}")
         height, width = (int(v) for v in sizes[0])
+        if sizes.count(sizes[0]) != len(sizes):  # list equality in C: the common case stays cheap
+            distinct = {(int(h), int(w)) for h, w in sizes}
+            if len(distinct) > 1:
+                raise ValueError(f"masks of several sizes: {sorted(distinct)}")
         text = _joined_counts(rles)
         *arrays, bad = _decode(text, len(rles), max(height, 1), width)
         if bad >= 0:

@@ -81,6 +81,8 @@ def test_areas_and_str_counts():
     as_str = [{"size": r["size"], "counts": r["counts"].decode("ascii")} for r in rles]  # as read from JSON
     masks = MaskSet.from_rles(as_str)
     assert len(masks) == 6
+    as_str[0]["size"] = tuple(as_str[0]["size"])  # one size as a tuple, the others as lists: still one size
+    assert len(MaskSet.from_rles(as_str, (33, 47))) == 6
     assert np.array_equal(masks.areas, mask_utils.area(rles))
 
 
