@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.sources.records import (
     Box,
@@ -89,24 +90,29 @@ def read_selection(path: str | os.PathLike) -> list[SelectionRow]:
     return rows
 
 
+def _content_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, stripped text) of each non-blank line of a text file."""
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if line:
+                yield line_number, line
+
+
 def read_release_ground_truth(path: str | os.PathLike) -> GroundTruth:
     """The release's ground_truth_ilsvrc2012_val.txt: ``class_index,class_name`` per val image in order."""
     path = Path(path)
     labels = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            index_text, sep, name = line.partition(",")
-            try:
-                index = int(index_text)
-            except ValueError:
-                raise SourceError(f"{path.name}, line {line_number}: expected 'class_index,class_name'") from None
-            if not sep:
-                raise SourceError(f"{path.name}, line {line_number}: expected 'class_index,class_name'")
-            reason = check_label(index)
-            labels.append((None, reason) if reason else (index, name.strip()))
+    for line_number, line in _content_lines(path):
+        index_text, sep, name = line.partition(",")
+        try:
+            index = int(index_text)
+        except ValueError:
+            raise SourceError(f"{path.name}, line {line_number}: expected 'class_index,class_name'") from None
+        if not sep:
+            raise SourceError(f"{path.name}, line {line_number}: expected 'class_index,class_name'")
+        reason = check_label(index)
+        labels.append((None, reason) if reason else (index, name.strip()))
     return GroundTruth(tuple(labels), "release")
 
 
@@ -138,28 +144,23 @@ def read_devkit_ground_truth(path: str | os.PathLike, meta_path: str | os.PathLi
     path = Path(path)
     meta = read_devkit_meta(meta_path)
     labels = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                ilsvrc_id = int(line)
-            except ValueError:
-                raise SourceError(f"{path.name}, line {line_number}: expected an ILSVRC2012_ID") from None
-            if ilsvrc_id in meta:
-                index, _, words = meta[ilsvrc_id]
-                labels.append((index, words))
-            else:
-                labels.append((None, f"unknown class: ILSVRC2012_ID {ilsvrc_id} is not in meta.mat"))
+    for line_number, line in _content_lines(path):
+        try:
+            ilsvrc_id = int(line)
+        except ValueError:
+            raise SourceError(f"{path.name}, line {line_number}: expected an ILSVRC2012_ID") from None
+        if ilsvrc_id in meta:
+            index, _, words = meta[ilsvrc_id]
+            labels.append((index, words))
+        else:
+            labels.append((None, f"unknown class: ILSVRC2012_ID {ilsvrc_id} is not in meta.mat"))
     return GroundTruth(tuple(labels), "devkit")
 
 
 def read_ground_truth(path: str | os.PathLike, devkit_meta: str | os.PathLike | None = None) -> GroundTruth:
     """Either format, told apart by its first line: ``index,name`` (release) or a bare ID (devkit)."""
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
-        first = next((line.strip() for line in handle if line.strip()), "")
+    first = next((line for _, line in _content_lines(path)), "")
     if "," in first:
         return read_release_ground_truth(path)
     if devkit_meta is None:
