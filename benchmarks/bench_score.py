@@ -31,7 +31,7 @@ from oracles import registry
 from oracles.models import load_oracle
 from oracles.weights import find_weights
 from pipeline import generate
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 from pipeline.score_worker import ImageSet, ScoreOptions, ScoreUnit, collate, score_unit, shard_items
 from tests.conftest import load_photo
 

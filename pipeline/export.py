@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from manifests.atomic import copy_atomic, write_bytes_atomic
-from pipeline.labels import label_store
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 
 UNTRAINED_NOTE = "These labels come from oracles with random weights (a plumbing run), not from trained models.\n"
 
@@ -99,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     written = 0
     cls_layout = SubsetLayout.of(args.out, "cls")
     if (cls_layout.manifests / "labels" / "cls").is_dir():
-        count = export_labels(label_store(cls_layout, "cls").read("mmos").to_pylist(), cls_layout.root / "labels",
+        count = export_labels(cls_layout.label_store("cls").read("mmos").to_pylist(), cls_layout.root / "labels",
                               CLS_FILES)
         print(f"{cls_layout.root / 'labels'}: {count} sources (<id>_mmos.csv)")
         written += count
     det_layout = SubsetLayout.of(args.out, "det")
     for task, root in (("det", det_layout.root), ("ins", det_layout.root.with_name("miqa_ins"))):
         if (det_layout.manifests / "labels" / task).is_dir():
-            count = export_labels(label_store(det_layout, task).read("mmos").to_pylist(), root / "labels",
+            count = export_labels(det_layout.label_store(task).read("mmos").to_pylist(), root / "labels",
                                   DET_FILES)
             print(f"{root / 'labels'}: {count} sources (<id>_accuracy.csv, <id>_consistency.csv)")
             written += count

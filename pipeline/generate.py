@@ -25,7 +25,7 @@ from manifests import SettingsMismatch, check_settings
 from manifests.settings import write_json_atomic
 from pipeline import sources
 from pipeline.cluster import dask_client, default_workers, run_bounded
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 from pipeline.plan import ShardTask, plan_generation
 from pipeline.settings import GenerationSettings
 from pipeline.shard_worker import ShardSummary, generate_shard

@@ -10,21 +10,10 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
-from manifests import ShardStore
-from manifests.schemas import MMOS, ORACLE_LABELS, PREDICTION_SCHEMAS
+from manifests.schemas import MMOS, ORACLE_LABELS
 from oracles.labels.ap import Detections, GroundTruth
 from oracles.labels.mmos import LabelOptions, aggregate, cls_labels, composite, detection_labels
-from pipeline.layout import SubsetLayout
-
-
-def prediction_store(layout: SubsetLayout, oracle: str, task: str) -> ShardStore:
-    """``manifests/predictions/<oracle>/<shard>.parquet``: raw outputs, one part per shard."""
-    return ShardStore(layout.manifests / "predictions", {oracle: PREDICTION_SCHEMAS[task]}, commit_table=oracle)
-
-
-def label_store(layout: SubsetLayout, task: str) -> ShardStore:
-    return ShardStore(layout.manifests / "labels" / task, {"oracle_labels": ORACLE_LABELS, "mmos": MMOS},
-                      commit_table="mmos")
+from manifests.layout import SubsetLayout
 
 
 @dataclass(frozen=True)
@@ -138,10 +127,10 @@ def label_shard(task: LabelTask, root: str) -> int:
         if task.task != "cls" else {}
     oracle_rows: list[dict[str, Any]] = []
     for oracle in task.oracles:
-        predictions = prediction_store(layout, oracle, task.task).read(oracle, shards=[task.shard])
+        predictions = layout.prediction_store(oracle, task.task).read(oracle, shards=[task.shard])
         oracle_rows += _oracle_rows(task, oracle, predictions.to_pylist(), images, sources, truths)
     mmos = _mmos_rows(task, images, oracle_rows)
-    label_store(layout, task.task).publish(task.shard, {
+    layout.label_store(task.task).publish(task.shard, {
         "oracle_labels": pa.Table.from_pylist(oracle_rows, schema=ORACLE_LABELS),
         "mmos": pa.Table.from_pylist(mmos, schema=MMOS),
     })

@@ -25,8 +25,8 @@ from oracles.labels.mmos import LabelOptions
 from oracles.registry import OracleSpec
 from oracles.weights import MissingWeightsError, resolve_weights
 from pipeline.cluster import dask_client, default_workers, run_bounded
-from pipeline.labels import LabelTask, label_shard, label_store, prediction_store
-from pipeline.layout import SubsetLayout
+from pipeline.labels import LabelTask, label_shard
+from manifests.layout import SubsetLayout
 from pipeline.score_worker import ScoreOptions, ScoreUnit, score_unit
 
 SUBSET_OF_TASK = {"cls": "cls", "det": "det", "ins": "det"}
@@ -141,9 +141,9 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
     units = []
     if not args.labels_only:
         for spec in specs:
-            prediction_store(layout, spec.name, spec.task).repair()
+            layout.prediction_store(spec.name, spec.task).repair()
         for group in groups(specs, args.group_size):
-            stores = [prediction_store(layout, name, registry.get(name).task) for name in group]
+            stores = [layout.prediction_store(name, registry.get(name).task) for name in group]
             done = set.intersection(*(store.committed_shards() for store in stores))
             units += [ScoreUnit(shard, group) for shard in shards if shard not in done]
     tasks = sorted({spec.task for spec in specs})
@@ -151,7 +151,7 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
     label_settings = {}
     for task in tasks:
         names = tuple(s.name for s in specs if s.task == task)
-        store = label_store(layout, task)
+        store = layout.label_store(task)
         store.repair()
         label_settings[task] = {"oracles": list(names), "options": label_options.to_dict()}
         recorded = store.root / "labels.json"
@@ -203,7 +203,7 @@ def score_subset(args: argparse.Namespace, layout: SubsetLayout, specs: list[Ora
         bar.close()
     if not crashed:  # recorded once every shard carries labels made with them
         for task, settings in label_settings.items():
-            write_json_atomic(label_store(layout, task).root / "labels.json", settings)
+            write_json_atomic(layout.label_store(task).root / "labels.json", settings)
     print(f"done in {time.perf_counter() - started:.1f} s: {len(units) - len(crashed)} scoring units, "
           f"{labelled['images']} images labelled", file=sys.stderr)
     if crashed:

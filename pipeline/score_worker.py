@@ -22,9 +22,8 @@ from manifests.schemas import PREDICTION_SCHEMAS
 from oracles import registry
 from oracles.models import Classifier, LoadedOracle, load_oracle, preprocess_batch
 from oracles.registry import Preprocess
-from pipeline.labels import prediction_store
 from pipeline.cluster import tune_allocator
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 from pipeline.shard_worker import one_line
 from pipeline.sources import read_rgb
 
@@ -195,6 +194,6 @@ def score_unit(unit: ScoreUnit, root: str, options: ScoreOptions) -> dict[str, i
                 rows[oracle.name] += [_row(i, oracle, "failed", one_line(error)) for i in batch_items]
     for oracle in oracles:
         schema = PREDICTION_SCHEMAS[oracle.spec.task]
-        prediction_store(layout, oracle.name, oracle.spec.task).publish(
+        layout.prediction_store(oracle.name, oracle.spec.task).publish(
             unit.shard, {oracle.name: pa.Table.from_pylist(rows[oracle.name], schema=schema)})
     return {"images": len(items), "failed": failures, "seconds": time.perf_counter() - started}

@@ -23,7 +23,7 @@ from degradations.regions import output_name
 from manifests.atomic import copy_atomic, write_bytes_atomic
 from manifests.schemas import TABLE_SCHEMAS
 from pipeline.cluster import tune_allocator
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 from pipeline.masks import build_mask
 from pipeline.plan import ShardTask, SourceTask
 from pipeline.settings import GenerationSettings

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from manifests import ShardStore
 
-from pipeline.layout import SUBSET_FOLDERS, SubsetLayout
+from manifests.layout import SUBSET_FOLDERS, SubsetLayout
 
 
 def _top_errors(errors: list[str], count: int = 3) -> list[str]:

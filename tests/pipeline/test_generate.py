@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline import generate, status
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 from tests.conftest import load_photo
 
 FAST = "contrast,pixelate"  # two cheap types keep the end-to-end tests quick: 50 images per source

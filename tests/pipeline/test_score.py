@@ -12,7 +12,7 @@ from PIL import Image
 
 from oracles import registry
 from pipeline import export, generate, score, status
-from pipeline.layout import SubsetLayout
+from manifests.layout import SubsetLayout
 from tests.conftest import load_photo
 
 

@@ -1,11 +1,16 @@
-"""Where a subset's files live under the output folder (the release's layout, SPEC section 4)."""
+"""Where a subset's files and stores live under the output folder: the release's layout plus the manifests.
+
+Every path of a database is named here, so the stages and the learning code (which never imports
+``pipeline``) agree on them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifests import TABLE_SCHEMAS, ShardStore
+from manifests.schemas import MMOS, ORACLE_LABELS, PREDICTION_SCHEMAS, TABLE_SCHEMAS
+from manifests.store import ShardStore
 
 SUBSET_FOLDERS = {"cls": "miqa_cls", "det": "miqa_det"}
 
@@ -64,3 +69,12 @@ class SubsetLayout:
 
     def generation_store(self) -> ShardStore:
         return ShardStore(self.manifests, TABLE_SCHEMAS, commit_table="sources")
+
+    def prediction_store(self, oracle: str, task: str) -> ShardStore:
+        """``manifests/predictions/<oracle>/<shard>.parquet``: raw outputs, one part per shard."""
+        return ShardStore(self.manifests / "predictions", {oracle: PREDICTION_SCHEMAS[task]}, commit_table=oracle)
+
+    def label_store(self, task: str) -> ShardStore:
+        """``manifests/labels/<task>/{oracle_labels,mmos}/<shard>.parquet``."""
+        return ShardStore(self.manifests / "labels" / task, {"oracle_labels": ORACLE_LABELS, "mmos": MMOS},
+                          commit_table="mmos")
