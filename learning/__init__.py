@@ -1,0 +1,1 @@
+"""Learning from quality databases: datasets, models, losses, metrics. Never imports ``pipeline``."""
