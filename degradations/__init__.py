@@ -8,7 +8,7 @@
 from degradations.engine import Candidate, DegradedImage, DistortionRun, degrade, run_distortion
 from degradations.imaging import check_rgb8, to_rgb8
 from degradations.png import encode_png
-from degradations.regions import RegionConfig, RegionMask, fuse, output_name, region_configs
+from degradations.regions import RegionConfig, RegionMask, fuse, output_name, parse_output_name, region_configs
 from degradations.registry import DATABASE_DISTORTIONS, Distortion, get, names, register
 from degradations.seeding import candidate_rng, candidate_seed
 from degradations.severity import SELECTED_RANKS, psnr, select_ranks
@@ -31,6 +31,7 @@ __all__ = [
     "get",
     "names",
     "output_name",
+    "parse_output_name",
     "psnr",
     "region_configs",
     "register",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import cv2
 import numpy as np
@@ -35,6 +36,26 @@ def output_name(source_id: str, distortion: str, config: RegionConfig) -> str:
         return f"{source_id}_{distortion}_{config.roi_level}.png"
     stronger = "fg_stronger" if config.region == "ROI-DD" else "bg_stronger"
     return f"{source_id}_{distortion}_{stronger}_fg{config.roi_level}_bg{config.bg_level}.png"
+
+
+def parse_output_name(file_name: str, distortions: Iterable[str]) -> tuple[str, str, RegionConfig]:
+    """(source id, distortion, configuration) of a release file name; the inverse of :func:`output_name`.
+
+    Source ids and type names may both hold underscores, so the type must be one of ``distortions``
+    (the longest type that fits wins). ValueError when the name does not follow the release's pattern.
+    """
+    types = "|".join(re.escape(t) for t in sorted(set(distortions), key=len, reverse=True))
+    match = re.fullmatch(rf"(.+?)_({types})_(?:([1-5])|(fg|bg)_stronger_fg([1-5])_bg([1-5]))\.png", file_name)
+    if not types or match is None:
+        raise ValueError(f"{file_name!r} is not a degraded image name (<id>_<type>_<k>.png or "
+                         "<id>_<type>_fg|bg_stronger_fg<r>_bg<b>.png)")
+    source_id, distortion, level, stronger, roi, bg = match.groups()
+    if level is not None:
+        return source_id, distortion, RegionConfig("UD", int(level), int(level))
+    config = RegionConfig("ROI-DD" if stronger == "fg" else "BG-DD", int(roi), int(bg))
+    if config not in region_configs():
+        raise ValueError(f"{file_name!r}: ({config.roi_level}, {config.bg_level}) is not a {config.region} pair")
+    return source_id, distortion, config
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifests.schemas import MMOS, ORACLE_LABELS, PREDICTION_SCHEMAS, TABLE_SCHEMAS
+from manifests.schemas import METRIC_VALUES, MMOS, ORACLE_LABELS, PREDICTION_SCHEMAS, TABLE_SCHEMAS
 from manifests.store import ShardStore
 
 SUBSET_FOLDERS = {"cls": "miqa_cls", "det": "miqa_det"}
@@ -78,3 +78,7 @@ class SubsetLayout:
         """``manifests/labels/<task>/{oracle_labels,mmos}/<shard>.parquet``."""
         return ShardStore(self.manifests / "labels" / task, {"oracle_labels": ORACLE_LABELS, "mmos": MMOS},
                           commit_table="mmos")
+
+    def metric_store(self, metric: str) -> ShardStore:
+        """``manifests/metrics/<metric>/<shard>.parquet``: one full-reference metric per degraded image."""
+        return ShardStore(self.manifests / "metrics", {metric: METRIC_VALUES}, commit_table=metric)

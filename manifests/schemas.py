@@ -140,3 +140,16 @@ MMOS = pa.schema(
         _field("untrained", pa.bool_(), "made from random-weight oracles", False),
     ]
 )
+
+# --- full-reference metrics --------------------------------------------------------------------------
+
+METRIC_VALUES = pa.schema(
+    [
+        _field("image_id", pa.string(), "degraded image id", False),
+        _field("source_id", pa.string(), "its pristine source, the reference", False),
+        _field("value", pa.float64(), "the metric of the degraded image against its source (null when failed)"),
+        _field("upsampled", pa.bool_(), "computed on both images upsampled to the metric's minimum side"),
+        _field("status", pa.string(), STATUS_DOC, False),
+        _field("error", pa.string(), "one-line reason when failed"),
+    ]
+)

@@ -91,3 +91,17 @@ def test_mask_shape_errors_are_clear(photos):
     region_mask = RegionMask.from_binary(np.zeros((5, 5), np.uint8))
     with pytest.raises(ValueError, match="shapes differ"):
         fuse(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), region_mask)
+
+
+def test_release_names_parse_back_to_their_configuration():
+    from degradations import DATABASE_DISTORTIONS, output_name, parse_output_name, region_configs
+
+    types = list(DATABASE_DISTORTIONS) + ["blur"]  # "blur" is a suffix of other names: longest must win
+    for source in ("ILSVRC2012_val_00037809", "000000397133", "a_b"):
+        for distortion in ("motion_blur", "jpeg_compression", "blur"):
+            for config in region_configs():
+                name = output_name(source, distortion, config)
+                assert parse_output_name(name, types) == (source, distortion, config)
+    for bad in ("x_contrast_6.png", "x_contrast_fg_stronger_fg1_bg2.png", "x_spatter_1.png", "x_contrast_1.jpg"):
+        with pytest.raises(ValueError):
+            parse_output_name(bad, types)
