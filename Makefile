@@ -14,7 +14,8 @@ LIMIT ?=
 WORKERS ?=
 SCHEDULER ?=
 ARGS ?=
-GENERATE_FLAGS := --subset $(SUBSET) --out $(OUT) $(if $(SOURCE),--source $(SOURCE)) $(if $(LIMIT),--limit $(LIMIT)) \
+# Paths are quoted: SOURCE="my photos" works.
+GENERATE_FLAGS := --subset $(SUBSET) --out "$(OUT)" $(if $(SOURCE),--source "$(SOURCE)") $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(ARGS)
 
 .DEFAULT_GOAL := help
@@ -33,23 +34,23 @@ $(READY): pyproject.toml scripts/install-system-deps.sh
 setup: $(READY) ## install system packages and the Python environment (.venv)
 
 demo: $(READY) ## the main job on the built-in sample set: generate cls + det, label cls offline, export
-	$(PY) -m pipeline.generate --subset cls --out $(OUT)
-	$(PY) -m pipeline.generate --subset det --out $(OUT)
-	$(PY) -m pipeline.score --models offline --out $(OUT)
-	$(PY) -m pipeline.export $(OUT)
-	$(PY) -m pipeline.status $(OUT)
+	$(PY) -m pipeline.generate --subset cls --out "$(OUT)"
+	$(PY) -m pipeline.generate --subset det --out "$(OUT)"
+	$(PY) -m pipeline.score --models offline --out "$(OUT)"
+	$(PY) -m pipeline.export "$(OUT)"
+	$(PY) -m pipeline.status "$(OUT)"
 
 generate: $(READY) ## make the degraded images of SUBSET=cls|det (SOURCE, OUT, LIMIT, WORKERS, SCHEDULER, ARGS)
 	$(PY) -m pipeline.generate $(GENERATE_FLAGS)
 
 score: $(READY) ## run the oracles MODELS=offline|cls|det|ins|all|NAMES on OUT and compute the labels (ARGS)
-	$(PY) -m pipeline.score --models $(MODELS) --out $(OUT) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(ARGS)
+	$(PY) -m pipeline.score --models $(MODELS) --out "$(OUT)" $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(ARGS)
 
 export: $(READY) ## write the release's label CSVs under OUT
-	$(PY) -m pipeline.export $(OUT)
+	$(PY) -m pipeline.export "$(OUT)"
 
 status: $(READY) ## what is done, failed and left under OUT
-	$(PY) -m pipeline.status $(OUT)
+	$(PY) -m pipeline.status "$(OUT)"
 
 test: $(READY) ## run the fast test suite
 	$(PY) -m pytest -q

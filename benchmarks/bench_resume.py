@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from degradations import DATABASE_DISTORTIONS, output_name, region_configs
 from manifests import TABLE_SCHEMAS, ShardStore
-from pipeline.plan import plan_generation, shard_name
+from pipeline.generation_plan import plan_generation, shard_name
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def synthetic_shard(source_ids: list[str], shard: str, rng: np.random.Generator)
         "error": np.where(failed, "ValueError: synthetic", None),
     })
     sources = pa.table({"source_id": source_ids, "shard": [shard] * len(source_ids),
-                        "status": ["ok"] * len(source_ids)})
+                        "status": ["ok"] * len(source_ids), "file_name": [f"{s}.JPEG" for s in source_ids],
+                        "distortions": [list(DATABASE_DISTORTIONS)] * len(source_ids)})
     candidates = pa.table({
         "source_id": np.repeat(source_ids, 120), "distortion": np.tile(np.repeat(DATABASE_DISTORTIONS, 12),
                                                                           len(source_ids)),
@@ -91,11 +92,16 @@ def main(argv: list[str] | None = None) -> None:
         records = [FakeRecord(s) for s in ids]
         for retry in (False, True):
             start = time.perf_counter()
-            plan = plan_generation(records, store, DATABASE_DISTORTIONS, 8, retry_failed=retry)
+            plan = plan_generation(records, store, DATABASE_DISTORTIONS, 8, root / "src_images", retry_failed=retry)
             seconds = time.perf_counter() - start
             kind = "--retry-failed resume" if retry else "plain resume"
-            print(f"{kind:22s}: planned {plan.source_count} sources in {len(plan.tasks)} shards "
-                  f"({plan.done_sources} done, {plan.failed_images} failed images left) in {seconds:.2f} s")
+            print(f"{kind:22s}: planned {plan.new_sources} new and {plan.retried_sources} retried sources, "
+                  f"{plan.image_count:,} images in {len(plan.tasks)} shards ({plan.done_sources} done, "
+                  f"{plan.failed_images} failed images left) in {seconds:.2f} s")
+        start = time.perf_counter()
+        plan = plan_generation(records, store, [*DATABASE_DISTORTIONS, "spatter"], 8, root / "src_images")
+        print(f"{'grow by one type':22s}: planned {plan.grown_sources} sources getting spatter, "
+              f"{plan.image_count:,} images in {len(plan.tasks)} shards in {time.perf_counter() - start:.2f} s")
     finally:
         shutil.rmtree(root)
 

@@ -32,7 +32,7 @@ from oracles.models import load_oracle
 from oracles.weights import find_weights
 from pipeline import generate
 from manifests.layout import SubsetLayout
-from pipeline.score_worker import ImageSet, ScoreOptions, ScoreUnit, collate, score_unit, shard_items
+from pipeline.scoring_unit import ImageSet, ScoreOptions, ScoreUnit, ScoringStage, collate, score_unit, shard_items
 from tests.conftest import load_photo
 
 CLS_IMAGES = 5_000 * 251  # sources and their 250 degraded images
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
                                   "--workers", "2", "--shard-size", "2"]) == 0
         layout = SubsetLayout.of(root / "out", "cls")
         shard = sorted(layout.generation_store().committed_shards())[0]
-        count = len(shard_items(layout, shard))
+        count = len(shard_items(layout, shard)[0])
         print(f"device {args.device}, batch {args.batch_size}, {count} images (PNG, 500x375)")
         print(f"  input side alone (decode + shared 224 preprocessing + collate), one process: "
               f"{input_rate(layout, shard, args.batch_size):.1f} img/s")
@@ -76,9 +76,12 @@ def main(argv: list[str] | None = None) -> None:
                 done += args.batch_size
             _sync(args.device)
             bare = done / (time.perf_counter() - start)
-            score_unit(ScoreUnit(shard, (name,)), str(layout.root), options)  # warm-up, model cached
+            stage, unit = ScoringStage(str(layout.root), options), ScoreUnit(shard, (name,))
+            part = layout.prediction_store(name, spec.task).part_path(name, shard)
+            score_unit(unit, stage)  # warm-up, model cached
+            part.unlink()  # a unit scores only what the committed part lacks: all of it again
             start = time.perf_counter()
-            score_unit(ScoreUnit(shard, (name,)), str(layout.root), options)
+            score_unit(unit, stage)
             loop = count / (time.perf_counter() - start)
             loop_rates.append(loop)
             tag = " (random weights)" if untrained else ""
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
 def input_rate(layout: SubsetLayout, shard: str, batch_size: int) -> float:
     """Images/s of the scoring loop's input side in this process (cv2 on one thread, as in the workers)."""
     cv2.setNumThreads(1)
-    items = shard_items(layout, shard)
+    items, _ = shard_items(layout, shard)
     dataset = ImageSet(items, registry.get("efficientnet_lite0").preprocess)
     start = time.perf_counter()
     for first in range(0, len(dataset), batch_size):

@@ -135,11 +135,17 @@ def _ensure_loaded() -> None:
 
 
 def select(text: str) -> tuple[str, ...]:
-    """'database' (the ten), 'all', or a comma-separated list of names, checked."""
-    named = {"database": names(database_only=True), "all": names()}.get(text)
-    chosen = named or [n.strip() for n in text.split(",") if n.strip()]
-    for name in chosen:
-        get(name)
+    """Comma-separated names and groups ('database': the ten, 'all': every registered type), checked;
+    order kept, repeats dropped: ``database,spatter`` is the ten and spatter."""
+    groups = {"database": names(database_only=True), "all": names()}
+    chosen: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        for name in groups.get(item, [item] if item else []):
+            get(name)
+            if name not in chosen:
+                chosen.append(name)
+    if not chosen:
+        raise ValueError("no distortion selected")
     return tuple(chosen)
 
 

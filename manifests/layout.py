@@ -64,6 +64,10 @@ class SubsetLayout:
     def lock_file(self) -> Path:
         return self.root / ".lock"
 
+    def stats_dir(self, stage: str) -> Path:
+        """``manifests/stats/<stage>/<unit>.json``: what each unit of a stage did (seconds, counts)."""
+        return self.manifests / "stats" / stage
+
     def mask_path(self, source_id: str) -> Path:
         return self.masks / f"{source_id}_binary_mask.png"
 

@@ -1,8 +1,14 @@
-"""Declared Arrow schemas of the generation manifests (readable by pyarrow, pandas and duckdb as is)."""
+"""Declared Arrow schemas of every manifest table (readable by pyarrow, pandas and duckdb as is), each with
+the functions that encode its rows: one place says what a row holds."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any, Iterable
+
 import pyarrow as pa
+
+from degradations.regions import output_name, region_configs
 
 
 def _field(name: str, kind: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
@@ -26,6 +32,7 @@ SOURCES = pa.schema(
         _field("mask_flag", pa.string(), "ok, or empty / full: ROI-DD and BG-DD then equal UD images"),
         _field("mask_note", pa.string(), "what else the mask builder noticed (e.g. boxes GrabCut left as rectangles)"),
         _field("images_ok", pa.int32(), "degraded images written for this source"),
+        _field("distortions", pa.list_(pa.string()), "distortion types made for this source (ok or failed)"),
         _field("status", pa.string(), STATUS_DOC, False),
         _field("error", pa.string(), "one-line reason when failed"),
     ]
@@ -69,6 +76,42 @@ CANDIDATES = pa.schema(
 
 TABLE_SCHEMAS = {"sources": SOURCES, "images": IMAGES, "candidates": CANDIDATES}
 
+
+def image_row(out: Any) -> dict[str, Any]:
+    """The images row of one output of the engine (a ``degradations.DegradedImage`` with its PNG)."""
+    return {
+        "image_id": out.file_name[:-4], "source_id": out.source_id, "distortion": out.distortion,
+        "region": out.config.region, "roi_level": out.config.roi_level, "bg_level": out.config.bg_level,
+        "path": f"images/{out.source_id}/{out.file_name}", "roi_candidate": out.roi.index,
+        "bg_candidate": out.bg.index, "roi_params": list(out.roi.params), "bg_params": list(out.bg.params),
+        "roi_seed": out.roi.seed, "bg_seed": out.bg.seed, "psnr": out.psnr, "region_fallback": out.region_fallback,
+        "bytes": len(out.png), "status": "ok",
+    }
+
+
+def failed_image_rows(source_id: str, distortion: str, error: str) -> list[dict[str, Any]]:
+    """The 25 images rows of a type that failed on a source."""
+    return [
+        {"image_id": output_name(source_id, distortion, c)[:-4], "source_id": source_id, "distortion": distortion,
+         "region": c.region, "roi_level": c.roi_level, "bg_level": c.bg_level, "status": "failed", "error": error}
+        for c in region_configs()
+    ]
+
+
+def candidate_row(source_id: str, candidate: Any) -> dict[str, Any]:
+    """The candidates row of one ``degradations.Candidate``."""
+    return {"source_id": source_id, "distortion": candidate.distortion, "candidate": candidate.index,
+            "params": list(candidate.params), "seed": candidate.seed, "psnr": candidate.psnr,
+            "rank": candidate.rank, "severity": candidate.severity}
+
+
+def generation_digest(sources: Iterable[dict[str, Any]], images: Iterable[dict[str, Any]]) -> str:
+    """What a shard offers the later stages: its ok sources (and their files) and ok images. Stored in the
+    sources part's footer; a prediction, label or metric part records the digest it was made from."""
+    lines = sorted([f"S {r['source_id']} {r['file_name']}" for r in sources if r["status"] == "ok"]
+                   + [f"I {r['image_id']}" for r in images if r["status"] == "ok"])
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()
+
 # --- scoring -------------------------------------------------------------------------------------------
 
 _PREDICTION_COMMON = [
@@ -108,6 +151,23 @@ DET_PREDICTIONS = pa.schema(
 
 PREDICTION_SCHEMAS = {"cls": CLS_PREDICTIONS, "det": DET_PREDICTIONS, "ins": DET_PREDICTIONS}
 
+
+def prediction_row(image_id: str, source_id: str, is_source: bool, oracle: str, untrained: bool,
+                   prediction: Any = None, error: str | None = None) -> dict[str, Any]:
+    """A predictions row: an ``oracles.models`` prediction (ClsPrediction / DetPrediction), or a failure."""
+    row: dict[str, Any] = {"image_id": image_id, "source_id": source_id, "is_source": is_source, "oracle": oracle,
+                           "untrained": untrained, "status": "failed" if error else "ok", "error": error}
+    if error or prediction is None:
+        return row
+    if hasattr(prediction, "top5"):
+        row.update(top5_ids=list(prediction.top5), top5_probs=list(prediction.top5_prob), gt_prob=prediction.gt_prob)
+    else:
+        height, width = prediction.image_size
+        row.update(width=width, height=height, boxes=prediction.boxes.tolist(), scores=prediction.scores.tolist(),
+                   category_ids=prediction.category_ids.tolist(),
+                   masks=None if prediction.masks is None else [m["counts"] for m in prediction.masks])
+    return row
+
 ORACLE_LABELS = pa.schema(
     [
         _field("image_id", pa.string(), "degraded image id", False),
@@ -121,6 +181,7 @@ ORACLE_LABELS = pa.schema(
         _field("accuracy_ap50", pa.float64(), "det/ins: accuracy at IoU 0.50"),
         _field("accuracy_ap75", pa.float64(), "det/ins: accuracy at IoU 0.75"),
         _field("untrained", pa.bool_(), "made from random-weight oracles", False),
+        _field("note", pa.string(), "why a label is undefined (e.g. the pristine source could not be scored)"),
     ]
 )
 
@@ -138,8 +199,35 @@ MMOS = pa.schema(
         _field("weighted_accuracy", pa.float64(), "weighted mean over oracles"),
         _field("composite", pa.float64(), "MMOS: weighted consistency and accuracy combined"),
         _field("untrained", pa.bool_(), "made from random-weight oracles", False),
+        _field("note", pa.string(), "why a label is undefined (e.g. the pristine source could not be scored)"),
     ]
 )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def oracle_label_row(image_id: str, source_id: str, oracle: str, consistency: float, accuracy: float,
+                     composite: float, untrained: bool, note: str | None = None,
+                     ap: dict[str, float] | None = None) -> dict[str, Any]:
+    """A per-(image, oracle) labels row; NaN (undefined) is stored as null. ``ap``: det/ins AP50/AP75 columns."""
+    row = {"image_id": image_id, "source_id": source_id, "oracle": oracle,
+           "consistency": _finite_or_none(consistency), "accuracy": _finite_or_none(accuracy),
+           "composite": _finite_or_none(composite), "untrained": untrained, "note": note}
+    row.update({key: _finite_or_none(value) for key, value in (ap or {}).items()})
+    return row
+
+
+def mmos_row(image_id: str, source_id: str, path: str, oracles: int, consistency: tuple[float, float, float],
+             accuracy: tuple[float, float, float], composite: float, untrained: bool, note: str | None,
+             ) -> dict[str, Any]:
+    """A per-image MMOS row from (mean, std, weighted mean) of consistency and of accuracy over the oracles."""
+    return {"image_id": image_id, "source_id": source_id, "path": path, "oracles": oracles,
+            "mean_consistency": consistency[0], "std_consistency": consistency[1],
+            "weighted_consistency": consistency[2], "mean_accuracy": accuracy[0], "std_accuracy": accuracy[1],
+            "weighted_accuracy": accuracy[2], "composite": _finite_or_none(composite), "untrained": untrained,
+            "note": note}
 
 # --- full-reference metrics --------------------------------------------------------------------------
 
@@ -153,3 +241,9 @@ METRIC_VALUES = pa.schema(
         _field("error", pa.string(), "one-line reason when failed"),
     ]
 )
+
+
+def prediction_digest(rows: Iterable[dict[str, Any]]) -> str:
+    """What a predictions part holds, for the labels made from it: its rows' ids and statuses."""
+    lines = sorted(f"{r['image_id']} {r['status']}" for r in rows)
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()

@@ -13,12 +13,12 @@ class SettingsMismatch(RuntimeError):
     """The existing manifests were made with other settings."""
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
     lines = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            lines += _differences(a, b, f"{prefix}{key}.")
+            lines += settings_differences(a, b, f"{prefix}{key}.")
         elif a != b:
             lines.append(f"{prefix}{key}: existing {json.dumps(a)}, requested {json.dumps(b)}")
     return lines
@@ -32,7 +32,7 @@ def check_settings(path: Path, settings: Mapping[str, Any]) -> bool:
     normalised = json.loads(json.dumps(settings, sort_keys=True))
     if path.exists():
         existing = json.loads(path.read_text())
-        differences = _differences(existing, normalised)
+        differences = settings_differences(existing, normalised)
         if differences:
             raise SettingsMismatch(
                 f"{path.parent} holds a run made with other settings; use another output folder or the "

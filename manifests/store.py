@@ -3,12 +3,17 @@
 A shard is published by writing each table's part to a temporary name and renaming it into place,
 the commit table last: a shard is committed exactly when its commit part exists. Parts of uncommitted
 shards describe only finished files, and are removed by :meth:`ShardStore.repair` before a run.
+
+A part may carry string metadata in its Parquet footer (``miqd.*`` keys): the stages record there what a
+part was made from (digests of its inputs), so that a later run can tell a current part from a stale one
+by reading footers only.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Mapping
 
 import pyarrow as pa
@@ -18,6 +23,7 @@ import pyarrow.parquet as pq
 from manifests.atomic import TEMPORARY_SUFFIX, replace_atomically
 
 _SUFFIX = ".parquet"
+METADATA_PREFIX = "miqd."
 
 
 def _write_parquet_durably(path: Path, table: pa.Table) -> None:
@@ -49,8 +55,10 @@ class ShardStore:
             raise ValueError(f"invalid shard name {shard!r}")
         return self._folder(table) / f"{shard}{_SUFFIX}"
 
-    def publish(self, shard: str, tables: Mapping[str, pa.Table]) -> None:
-        """Publish every table's part of ``shard``, the commit table's last."""
+    def publish(self, shard: str, tables: Mapping[str, pa.Table],
+                metadata: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """Publish every table's part of ``shard``, the commit table's last; ``metadata[table]`` goes into
+        that part's footer (keys are prefixed ``miqd.``)."""
         missing = set(self.schemas) - set(tables)
         if missing:
             raise ValueError(f"shard {shard}: missing tables {sorted(missing)}")
@@ -58,7 +66,28 @@ class ShardStore:
         for name in order:
             self._folder(name).mkdir(parents=True, exist_ok=True)
             table = tables[name].select(self.schemas[name].names).cast(self.schemas[name])
+            extra = (metadata or {}).get(name)
+            if extra:
+                footer = dict(table.schema.metadata or {})
+                footer.update({f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in extra.items()})
+                table = table.replace_schema_metadata(footer)
             write_atomic(self.part_path(name, shard), table)
+
+    def part_metadata(self, table: str | None = None, shards: Iterable[str] | None = None,
+                      ) -> dict[str, dict[str, str]]:
+        """The ``miqd.`` footer metadata of each committed part of ``table`` (default: the commit table),
+        by shard, prefix removed; footers are read in parallel, no row is."""
+        table = table or self.commit_table
+        committed = self.committed_shards()
+        wanted = sorted(committed if shards is None else committed & set(shards))
+
+        def read(shard: str) -> dict[str, str]:
+            footer = pq.read_schema(self.part_path(table, shard)).metadata or {}
+            prefix = METADATA_PREFIX.encode()
+            return {k[len(prefix):].decode(): v.decode() for k, v in footer.items() if k.startswith(prefix)}
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(wanted, pool.map(read, wanted)))
 
     def _parts(self, table: str) -> list[Path]:
         folder = self._folder(table)

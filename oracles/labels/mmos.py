@@ -32,9 +32,10 @@ class LabelOptions:
         return asdict(self)
 
 
-def cls_labels(top1: int, source_top1: int, ground_truth: int | None) -> tuple[float, float]:
-    """(consistency, accuracy) of one classifier on one image; accuracy is NaN without ground truth."""
-    consistency = float(top1 == source_top1)
+def cls_labels(top1: int, source_top1: int | None, ground_truth: int | None) -> tuple[float, float]:
+    """(consistency, accuracy) of one classifier on one image; consistency is NaN without the pristine
+    source's top-1, accuracy without ground truth."""
+    consistency = math.nan if source_top1 is None else float(top1 == source_top1)
     accuracy = math.nan if ground_truth is None else float(top1 == ground_truth)
     return consistency, accuracy
 
@@ -61,19 +62,24 @@ def _with_empty_rule(result: APResult, detections: Detections, min_score: float)
 
 def detection_labels(
     images: Sequence[Detections],
-    source: Detections,
+    source: Detections | None,
     ground_truth: GroundTruth | None,
     iou_type: str,
     options: LabelOptions = LabelOptions(),
 ) -> tuple[list[APResult], list[APResult]]:
-    """(consistency, accuracy) AP triples for several images of one source, one detector."""
-    pseudo = pseudo_ground_truth(source, options.pseudo_gt_score)
-    consistency = [
-        _with_empty_rule(r, d, options.empty_gt_score)
-        for r, d in zip(images_ap(pseudo, images, iou_type), images)
-    ]
+    """(consistency, accuracy) AP triples for several images of one source, one detector; consistency is
+    NaN without the pristine source's detections, accuracy without ground truth."""
+    undefined = APResult(math.nan, math.nan, math.nan)
+    if source is None:
+        consistency = [undefined] * len(images)
+    else:
+        pseudo = pseudo_ground_truth(source, options.pseudo_gt_score)
+        consistency = [
+            _with_empty_rule(r, d, options.empty_gt_score)
+            for r, d in zip(images_ap(pseudo, images, iou_type), images)
+        ]
     if ground_truth is None:
-        accuracy = [APResult(math.nan, math.nan, math.nan)] * len(images)
+        accuracy = [undefined] * len(images)
     else:
         accuracy = [
             _with_empty_rule(r, d, options.empty_gt_score)

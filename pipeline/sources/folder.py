@@ -1,12 +1,13 @@
-"""Any folder of images, with an optional labels CSV (file name, class index)."""
+"""Any folder of images, with an optional labels CSV (file name, ImageNet-1k class)."""
 
 from __future__ import annotations
 
 import csv
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline.sources.classes import class_name, parse_class
 from pipeline.sources.records import (
     NUM_IMAGENET_CLASSES,
     SourceError,
@@ -25,25 +26,51 @@ def is_image_name(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def read_labels_csv(path: str | os.PathLike) -> list[tuple[str, int, str | None]]:
-    """Rows ``file name, class index[, class name]``; a first row whose index is not a number is a header."""
+@dataclass(frozen=True)
+class LabelRow:
+    """One data row of a labels CSV: a file name and its class, or why the class cannot be used."""
+
+    line: int
+    file_name: str
+    label: int | None
+    label_name: str | None
+    error: str | None = None
+
+
+def _is_header(row: list[str]) -> bool:
+    """A header names its columns: its first cell is no image file name (``file,label``, ``Image Name,...``)."""
+    return not row[0].lower().endswith(IMAGE_EXTENSIONS)
+
+
+def read_labels_csv(path: str | os.PathLike) -> list[LabelRow]:
+    """Rows ``file name, class[, class name]``; the class is an ImageNet-1k index 0..999, a WordNet id
+    (n02123045) or a class name (tabby). A first row is a header when its first cell is not an image file
+    name (decided by content, so ``coffee.png,espresso`` is data). A row whose class cannot be read comes
+    back with ``error`` set (its source fails with that reason); an unreadable file raises SourceError."""
     path = Path(path)
-    out = []
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        for line_number, row in enumerate(csv.reader(handle, skipinitialspace=True), start=1):
-            row = [cell.strip() for cell in row]
-            if not row or not row[0] or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise SourceError(f"{path.name}, line {line_number}: expected 'file name, class index'")
-            try:
-                index = int(row[1])
-            except ValueError:
-                if line_number == 1:
-                    continue  # header
-                raise SourceError(f"{path.name}, line {line_number}: {row[1]!r} is not a class index") from None
-            out.append((row[0], index, row[2] if len(row) > 2 and row[2] else None))
-    return out
+    rows: list[LabelRow] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            lines = list(enumerate(csv.reader(handle, skipinitialspace=True), start=1))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceError(f"labels file {path}: {exc}") from None
+    data = [(n, [cell.strip() for cell in row]) for n, row in lines]
+    data = [(n, row) for n, row in data if row and row[0] and not row[0].startswith("#")]
+    if data and _is_header(data[0][1]):
+        data = data[1:]
+    for number, row in data:
+        where = f"{path.name}, line {number}"
+        if len(row) < 2 or not row[1]:
+            rows.append(LabelRow(number, row[0], None, None, f"{where}: no class given for {row[0]}"))
+            continue
+        try:
+            index = parse_class(row[1])
+        except ValueError as exc:
+            rows.append(LabelRow(number, row[0], None, None, f"{where}: {exc}"))
+            continue
+        name = row[2] if len(row) > 2 and row[2] else class_name(index)
+        rows.append(LabelRow(number, row[0], index, name))
+    return rows
 
 
 def list_images(root: Path, recursive: bool = False) -> list[str]:
@@ -80,12 +107,13 @@ def read_folder(
     extra: list[SourceRecord] = []
     if labels is not None:
         present = set(names)
-        for name, index, class_name in read_labels_csv(labels):
+        for row in read_labels_csv(labels):
+            name = row.file_name
             key = Path(name).as_posix() if "\\" not in name else name
             if key in table:
                 extra.append(error_record(root, name, f"{name} is listed twice in the labels"))
                 continue
-            table[key] = (index, class_name)
+            table[key] = (row.label, row.label_name, row.error)
             if key not in present:
                 record = file_record(root, name)
                 if record.error is None:  # exists but not an image name, or in a skipped folder
@@ -95,9 +123,9 @@ def read_folder(
     for name in names:
         record = file_record(root, name)
         if record.error is None and name in table:
-            index, class_name = table[name]
-            reason = check_label(index, num_classes)
-            record = replace(record, label=None if reason else index, label_name=class_name, error=reason)
+            index, label_name, reason = table[name]
+            reason = reason or check_label(index, num_classes)
+            record = replace(record, label=None if reason else index, label_name=label_name, error=reason)
         records.append(record)
     return mark_duplicates(records + extra)
 

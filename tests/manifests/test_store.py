@@ -93,3 +93,14 @@ def test_settings_are_recorded_then_enforced(tmp_path):
         check_settings(path, changed)
     assert "seed: existing 0, requested 1" in str(error.value)
     assert "mask.blur_radius: existing 32, requested 16" in str(error.value)
+
+
+def test_part_metadata_round_trips_through_footers(store):
+    store.publish("a", rows("a", ["s1"]), metadata={"sources": {"content": "abc", "failed": 3}})
+    store.publish("b", rows("b", ["s2"]))
+    assert store.part_metadata() == {"a": {"content": "abc", "failed": "3"}, "b": {}}
+    assert store.part_metadata("images") == {"a": {}, "b": {}}
+    assert store.part_metadata(shards=["b", "zz"]) == {"b": {}}
+    assert store.read("sources").num_rows == 2  # metadata changes no row
+    store.publish("a", rows("a", ["s1"]))  # a republished part carries only its new metadata
+    assert store.part_metadata()["a"] == {}

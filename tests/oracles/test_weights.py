@@ -29,6 +29,7 @@ def empty_caches(tmp_path, monkeypatch):
         folder.mkdir()
     old_hub = torch.hub.get_dir()
     torch.hub.set_dir(str(hub))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(config))
     monkeypatch.chdir(work)
     yield tmp_path
@@ -56,8 +57,28 @@ def test_missing_weights_without_weights_dir_name_the_framework_caches(empty_cac
         resolve_weights(specs)
     expected = {m.oracle: m.expected for m in info.value.missing}
     assert expected["resnet18"] == empty_caches / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
-    # ultralytics' default settings: weights_dir "weights", relative to the working directory
-    assert expected["yolov8s"] == empty_caches / "work" / "weights" / "yolov8s.pt"
+    # ultralytics' default weights_dir is relative (to the working directory): the shared hub cache instead
+    assert expected["yolov8s"] == empty_caches / "hub" / "checkpoints" / "yolov8s.pt"
+
+
+def test_weights_paths_never_depend_on_the_working_directory(empty_caches, monkeypatch):
+    spec = registry.get("yolo11m")
+    (empty_caches / "work" / spec.weights_file).write_bytes(b"x")  # a file in the current folder is not used
+    assert weights.find_weights(spec) is None
+    first = weights.candidate_paths(spec)
+    monkeypatch.chdir(empty_caches)
+    assert weights.candidate_paths(spec) == first and all(p.is_absolute() for p in first)
+
+
+def test_cache_dir_is_found_without_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, oracles.weights as w; p = w.torchvision_cache_dir(); "
+            "print(p); assert 'torch' not in sys.modules")
+    env = {**os.environ, "TORCH_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == str(tmp_path / "hub" / "checkpoints")
 
 
 def test_ultralytics_settings_weights_dir_is_honoured(empty_caches):
@@ -98,8 +119,8 @@ def test_lookup_order(empty_caches):
     cached.write_bytes(b"x")
     assert weights.find_weights(tv, weights_dir) == cached
     ul = registry.get("yolo11m")
-    (empty_caches / "work" / "yolo11m.pt").write_bytes(b"x")  # where `YOLO("yolo11m.pt")` downloads to
-    assert weights.find_weights(ul) == empty_caches / "work" / "yolo11m.pt"
+    (cached.parent / "yolo11m.pt").write_bytes(b"x")  # Ultralytics files share the hub cache
+    assert weights.find_weights(ul) == cached.parent / "yolo11m.pt"
 
 
 def test_packaged_weights_missing_hint_pip(empty_caches, monkeypatch):

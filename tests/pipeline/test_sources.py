@@ -93,7 +93,7 @@ def test_folder_labels_csv_with_invalid_entries(tmp_path):
     records = read_folder(root, labels=labels)
     named = by_name(records)
     assert named["a.jpg"].label == 3 and named["a.jpg"].error is None
-    assert named["b.png"].label is None and "unknown class" in named["b.png"].error
+    assert named["b.png"].label is None and "class index 1000 is outside 0..999" in named["b.png"].error
     assert named["c.jpg"].label == 7 and named["c.jpg"].label_name == "tench"
     assert named["d.jpg"].label is None and named["d.jpg"].error is None
     assert "missing file" in named["missing.jpg"].error
@@ -102,10 +102,38 @@ def test_folder_labels_csv_with_invalid_entries(tmp_path):
     for record in records:  # no path ever leaves the root, errors are one line
         assert record.path.resolve().is_relative_to(root.resolve())
         assert record.error is None or "\n" not in record.error
-    with pytest.raises(SourceError):
-        bad = tmp_path / "bad.csv"
-        bad.write_text("a.jpg,3\nb.png,three\n")
-        read_folder(root, labels=bad)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a.jpg,3\nb.png,three\n")  # a bad row fails its own source only
+    named = by_name(read_folder(root, labels=bad))
+    assert named["a.jpg"].label == 3 and named["a.jpg"].error is None
+    assert "line 2" in named["b.png"].error and "'three' is not an ImageNet-1k class" in named["b.png"].error
+
+
+def test_labels_csv_header_is_detected_by_content_and_classes_by_id_or_name(tmp_path):
+    root = tmp_path / "images"
+    for name in ("coffee.png", "cat.jpg", "fish.jpg", "x.jpg"):
+        touch(root / name)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("coffee.png,espresso\ncat.jpg,n02123045\nfish.jpg,0\nx.jpg\n")  # no header at all
+    named = by_name(read_folder(root, labels=labels))
+    assert (named["coffee.png"].label, named["coffee.png"].label_name) == (967, "espresso")
+    assert (named["cat.jpg"].label, named["cat.jpg"].label_name) == (281, "tabby")
+    assert named["fish.jpg"].label == 0 and named["fish.jpg"].label_name == "tench"
+    assert "no class given" in named["x.jpg"].error
+    labels.write_text("Image Name,Label\ncoffee.png,967\n")  # a header: its first cell is no image name
+    assert by_name(read_folder(root, labels=labels))["coffee.png"].label == 967
+    labels.write_text("cat.jpg,n99999999\n")
+    assert "WordNet ids" in by_name(read_folder(root, labels=labels))["cat.jpg"].error
+
+
+def test_imagenet_class_table_is_torchvision_order():
+    from pipeline.sources.classes import class_name, parse_class
+
+    assert [parse_class(t) for t in ("0", "n01440764", "Tench", "999", "n15075141")] == [0, 0, 0, 999, 999]
+    assert class_name(281) == "tabby" and class_name(967) == "espresso"
+    for bad in ("1000", "-1", "n00000000", "kitten"):
+        with pytest.raises(ValueError):
+            parse_class(bad)
 
 
 def test_folder_symlinks_and_duplicate_ids(tmp_path):
@@ -505,9 +533,12 @@ def test_sample_det_set_integrity():
     assert len({a["id"] for a in data["annotations"]}) == len(data["annotations"])
     images = {image["id"]: image for image in data["images"]}
     assert len(images) == len(records) and len({i["file_name"] for i in images.values()}) == len(images)
+    by_id = {r.coco_image_id: r for r in records}
     for image in images.values():
-        with Image.open(skimage_data_dir() / image["file_name"]) as photo:
-            assert photo.size == (image["width"], image["height"])
+        assert image["file_name"] == f"{image['id']:012d}.jpg" == by_id[image["id"]].file_name
+        assert by_id[image["id"]].source_id == f"{image['id']:012d}"  # the release's loaders address ids
+        with Image.open(skimage_data_dir() / image["photo"]) as photo, Image.open(by_id[image["id"]].path) as jpeg:
+            assert photo.size == jpeg.size == (image["width"], image["height"]) and jpeg.format == "JPEG"
         assert any(a["image_id"] == image["id"] for a in data["annotations"])
     for ann in data["annotations"]:
         image = images[ann["image_id"]]
