@@ -27,7 +27,9 @@ SOURCES = pa.schema(
         _field("label", pa.int32(), "ImageNet-1k class index (torchvision order), cls subset"),
         _field("label_name", pa.string(), "class name as given by the source list"),
         _field("coco_image_id", pa.int64(), "COCO image id, det subset"),
-        _field("mask_method", pa.string(), "user | coco-instances | boxes-grabcut | boxes | saliency"),
+        _field("mask_method", pa.string(), "user | coco-instances | boxes-grabcut | boxes | a default method "
+               "(lite-contrast, saliency, lite-cam, dino)"),
+        _field("mask_fallback", pa.bool_(), "the default method made the mask because the source had nothing better"),
         _field("mask_coverage", pa.float64(), "fraction of pixels in the ROI"),
         _field("mask_flag", pa.string(), "ok, or empty / full: ROI-DD and BG-DD then equal UD images"),
         _field("mask_note", pa.string(), "what else the mask builder noticed (e.g. boxes GrabCut left as rectangles)"),

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from pipeline.cli import database_lock, run_command, say
 from pipeline.driver import Execution, Session, StageResult, default_workers
-from pipeline.errors import EXIT_ITEMS_FAILED, EXIT_OK, UsageError
+from pipeline.errors import EXIT_ITEMS_FAILED, EXIT_OK, EnvironmentProblem, UsageError
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class GenerateRequest:
     labels: Path | None = None
     mask_dir: Path | None = None
     resize_masks: bool = False
+    mask_default: str | None = None  # None: masks.DEFAULT; the method for sources with nothing better
+    mask_device: str | None = None  # for the model-based mask methods (None: CUDA when visible)
+    weights_dir: Path | None = None  # mask models' weights (DINO), searched first
+    offline: bool = False
     limit: int | None = None
     distortions: str | None = None  # None: the database's types (the ten for a new database)
     options: tuple[str, ...] = ()  # TYPE.OPTION=VALUE
@@ -117,9 +121,22 @@ def default_shard_size(listed: int) -> int:
     return max(1, min(8, math.ceil(listed / 32)))
 
 
+def mask_settings(request: GenerateRequest) -> tuple[str, Any]:
+    """(default method, masks.MaskSettings) of the request; UsageError for an unknown method."""
+    import masks
+
+    name = request.mask_default or masks.DEFAULT
+    if name not in masks.DEFAULT_METHODS:
+        raise UsageError(f"--mask-default {name!r} is not a mask method; known: {', '.join(masks.DEFAULT_METHODS)}")
+    models = masks.ModelOptions(device=request.mask_device, weights_dir=request.weights_dir,
+                                allow_download=not request.offline)
+    return name, masks.MaskSettings(models=models)
+
+
 def database_settings(request: GenerateRequest, annotations: Path | None, existing: dict | None):
     """The settings this request asks for, applied to the existing database (UsageError if they clash)."""
     from degradations import registry
+    from masks import method_fingerprint
     from pipeline.settings import DatabaseSettings, MaskSettings, file_sha256
 
     try:
@@ -139,8 +156,10 @@ def database_settings(request: GenerateRequest, annotations: Path | None, existi
     if unknown:
         raise UsageError(f"--option for {', '.join(sorted(unknown))}, which this run does not make")
     types = {name: options.get(name, {}) for name in names}
+    default, settings = mask_settings(request)
     mask = MaskSettings(user_masks=request.mask_dir is not None, annotations_sha256=file_sha256(annotations),
-                        bbox_xmls=request.bbox_dir is not None, resize_masks=request.resize_masks)
+                        bbox_xmls=request.bbox_dir is not None, default=method_fingerprint(default, settings),
+                        resize_masks=request.resize_masks)
     labels = file_sha256(request.labels) if request.labels else None
     wanted = DatabaseSettings(request.subset, request.seed, types, mask, labels)
     return wanted.extended(existing)
@@ -167,6 +186,10 @@ def generate(request: GenerateRequest, execution: Execution = Execution()) -> Ge
         records = records[: request.limit]
     layout = SubsetLayout.of(request.out, request.subset)
     settings = database_settings(request, annotations, recorded_settings(layout.settings_file))
+    mask_default, masks_settings = mask_settings(request)
+    _prepare_masks(mask_default, masks_settings)
+    if request.mask_dir is not None:
+        notes += _mask_dir_notes(request.mask_dir, [r.source_id for r in records if r.ok])
     report = GenerateReport(layout.root, listed=len(records), notes=notes)
     with Session(execution, workers=default_workers()) as session, database_lock(layout.root):
         write_json_atomic(layout.settings_file, settings.fingerprint())
@@ -188,9 +211,28 @@ def generate(request: GenerateRequest, execution: Execution = Execution()) -> Ge
                 f"retried: {len(plan.tasks)} shards, {plan.image_count} images"
                 + (f" (removed {len(repaired)} parts of an interrupted run)" if repaired else ""))
         stage = GenerationStage(settings, str(layout.root), str(request.mask_dir) if request.mask_dir else None,
-                                str(annotations) if annotations else None)
+                                str(annotations) if annotations else None, mask_default, masks_settings)
         report.result = session.run(stage, plan.tasks, describe=_describe)
     return report
+
+
+def _prepare_masks(name: str, settings: Any) -> None:
+    """Find (or download) the default mask method's weights before anything is written."""
+    from masks import prepare_method
+    from oracles.weights import MissingWeightsError
+
+    try:
+        prepare_method(name, settings)
+    except MissingWeightsError as error:
+        raise EnvironmentProblem(f"mask method {name}: {error}") from None
+
+
+def _mask_dir_notes(mask_dir: Path, source_ids: list[str]) -> list[str]:
+    from pipeline.masks import check_mask_dir
+
+    if not mask_dir.is_dir():
+        raise UsageError(f"--mask-dir {mask_dir} is not a folder")
+    return [f"masks: {line}" for line in check_mask_dir(mask_dir, source_ids).lines()]
 
 
 def _run_record(request: GenerateRequest, annotations: Path | None) -> dict[str, Any]:
@@ -224,7 +266,10 @@ def summary_lines(report: GenerateReport) -> list[str]:
     lines = [f"done in {result.seconds:.1f} s: sources {counts.get('sources_ok', 0)} ok, "
              f"{counts.get('sources_failed', 0)} failed, {report.done_before} already done; images "
              f"{result.items_ok} ok, {result.items_failed} failed"]
-    methods = sorted((k.split(":", 1)[1], n) for k, n in counts.items() if k.startswith("mask_method:"))
+    fallbacks = {k.split(":", 1)[1]: n for k, n in counts.items() if k.startswith("mask_fallback:")}
+    methods = sorted((k.split(":", 1)[1] + (f" ({fallbacks[k.split(':', 1)[1]]} as fallback: nothing better)"
+                                            if k.split(":", 1)[1] in fallbacks else ""), n)
+                     for k, n in counts.items() if k.startswith("mask_method:"))
     flags = sorted((k.split(":", 1)[1], n) for k, n in counts.items() if k.startswith("mask_flag:") and
                    not k.endswith(":ok"))
     if methods:
@@ -258,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mask-dir", type=Path, help="user ROI masks <id>_binary_mask.png (preferred when present)")
     parser.add_argument("--resize-masks", action="store_true",
                         help="resize user masks of another size than their image (default: such a source fails)")
+    parser.add_argument("--mask-default", help="mask method for sources without a user mask, COCO instances or "
+                        "boxes: lite-contrast (default), saliency, lite-cam, dino (the release's; needs weights)")
+    parser.add_argument("--mask-device", help="device of the mask models: cpu, cuda ... (default: CUDA when visible)")
+    parser.add_argument("--weights-dir", type=Path, help="folder holding the mask models' weight files (searched first)")
+    parser.add_argument("--offline", action="store_true", help="never download weights")
     parser.add_argument("--limit", type=int, help="only the first N sources of the list")
     parser.add_argument("--distortions",
                         help="'database' (the ten), 'all', names, or a mix (database,spatter); default: the "

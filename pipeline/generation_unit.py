@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class GenerationStage:
     root: str  # OUT/miqa_<subset>
     mask_dir: str | None = None
     annotations: str | None = None  # COCO instances JSON (det)
+    mask_default: str = "lite-contrast"  # masks.DEFAULT_METHODS: what a source with nothing better gets
+    mask_settings: Any = None  # masks.MaskSettings (models: device, weights dir, downloads)
     name: str = "generate"
     item_name: str = "img"
 
@@ -57,13 +59,48 @@ def _saved_mask(layout: SubsetLayout, source_id: str, shape: tuple[int, int]) ->
     return mask
 
 
-def make_source(task: SourceTask, stage: GenerationStage, staging: Path,
+def _decode_and_mask(tasks: Sequence[SourceTask], stage: GenerationStage) -> list[Any]:
+    """Per source: (image, binary mask, method, fallback, note), or the exception that failed it. The sources
+    needing the default mask method share one batched call of it."""
+    from pipeline.masks import build_masks
+    from pipeline.sources import read_rgb
+
+    out: list[Any] = [None] * len(tasks)
+    fresh = []
+    for index, task in enumerate(tasks):
+        try:
+            if task.record.error:
+                raise ValueError(task.record.error)
+            image = read_rgb(task.record.path)
+            if task.reuse_mask:
+                out[index] = (image, _saved_mask(stage.layout, task.record.source_id, image.shape[:2]), None, False,
+                              None)
+            else:
+                fresh.append((index, image))
+        except Exception as error:  # a bad source fails alone, with its reason
+            out[index] = error
+    if fresh:
+        results = build_masks([(tasks[i].record, image) for i, image in fresh], mask_dir=stage.mask_dir,
+                              coco=stage.annotations, default=stage.mask_default,
+                              settings=stage.mask_settings or _default_mask_settings(),
+                              resize=stage.settings.mask.resize_masks)
+        for (index, image), result in zip(fresh, results):
+            out[index] = result if isinstance(result, Exception) else (
+                image, result.mask, result.method, result.fallback, result.note or None)
+    return out
+
+
+def _default_mask_settings() -> Any:
+    from masks import MaskSettings
+
+    return MaskSettings()
+
+
+def make_source(task: SourceTask, decoded: Any, stage: GenerationStage, staging: Path,
                 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
     """Rows of the sources, images and candidates tables for one source, its files put in place, and the
-    mask facts worth counting (method, flag)."""
+    mask facts worth counting (method, flag, fallback)."""
     from degradations import RegionMask, encode_png, run_distortion
-    from pipeline.masks import build_mask
-    from pipeline.sources import read_rgb
 
     record, layout, settings = task.record, stage.layout, stage.settings
     source_row: dict[str, Any] = {
@@ -72,21 +109,13 @@ def make_source(task: SourceTask, stage: GenerationStage, staging: Path,
     }
     images: list[dict[str, Any]] = []
     candidates: list[dict[str, Any]] = []
-    try:
-        if record.error:
-            raise ValueError(record.error)
-        image = read_rgb(record.path)
-        if task.reuse_mask:
-            binary, method, note = _saved_mask(layout, record.source_id, image.shape[:2]), None, None
-        else:
-            mask = build_mask(record, image, mask_dir=stage.mask_dir, coco=stage.annotations, boxes=record.boxes)
-            binary, method, note = mask.mask, mask.method, mask.note or None
-    except Exception as error:  # a bad source fails alone, with its reason
-        return {**source_row, "status": "failed", "error": one_line(error)}, images, candidates, {}
+    if isinstance(decoded, Exception):
+        return {**source_row, "status": "failed", "error": one_line(decoded)}, images, candidates, {}
+    image, binary, method, fallback, note = decoded
     height, width = image.shape[:2]
     region_mask = RegionMask.from_binary(binary)
     source_row.update(width=width, height=height, mask_method=method, mask_coverage=region_mask.coverage,
-                      mask_flag=region_mask.flag, mask_note=note)
+                      mask_flag=region_mask.flag, mask_fallback=fallback, mask_note=note)
     folder = staging / record.source_id
     folder.mkdir(parents=True, exist_ok=True)
     staged: list[str] = []
@@ -112,7 +141,8 @@ def make_source(task: SourceTask, stage: GenerationStage, staging: Path,
         write_bytes_atomic(layout.mask_path(record.source_id), encode_png(binary))
         copy_atomic(Path(record.path), layout.src_images / record.file_name)
     source_row["status"] = "ok"
-    facts = {} if task.reuse_mask else {"method": method, "flag": region_mask.flag}
+    facts = {} if task.reuse_mask else {"method": method, "flag": region_mask.flag,
+                                        **({"fallback": method} if fallback else {})}
     return source_row, images, candidates, facts
 
 
@@ -164,8 +194,13 @@ def make_shard(task: ShardTask, stage: GenerationStage) -> UnitStats:
     stats = UnitStats(stage.name, task.key)
     counts: dict[str, int] = {}
     sources, images, candidates = [], [], []
-    for source_task in task.sources:
-        source_row, image_rows, candidate_rows, facts = make_source(source_task, stage, staging)
+    if any(not t.reuse_mask for t in task.sources) and stage.mask_default != "saliency":
+        import torch
+
+        torch.set_num_threads(1)  # one worker process per core: the mask model must not oversubscribe it
+    decoded = _decode_and_mask(task.sources, stage)
+    for source_task, one in zip(task.sources, decoded):
+        source_row, image_rows, candidate_rows, facts = make_source(source_task, one, stage, staging)
         sources.append({**source_row, "shard": task.shard})
         images += image_rows
         candidates += candidate_rows

@@ -36,12 +36,12 @@ class MaskSettings:
     user_masks: bool = False  # a --mask-dir was given
     annotations_sha256: str | None = None  # COCO instances JSON the masks (and accuracy labels) come from
     bbox_xmls: bool = False  # ImageNet val box XMLs
-    default_method: str = "saliency"  # what a source without any of the above gets
+    default: Mapping[str, Any] = field(default_factory=dict)  # masks.method_fingerprint of the default method
     resize_masks: bool = False  # user masks of another size are resized (else such a source fails)
 
     def to_dict(self) -> dict[str, Any]:
         return {"blur_radius": BLUR_RADIUS, "user_masks": self.user_masks, "coco_annotations": self.annotations_sha256,
-                "bbox_xmls": self.bbox_xmls, "default_method": self.default_method,
+                "bbox_xmls": self.bbox_xmls, "default": json.loads(json.dumps(dict(self.default))),
                 "resize_masks": self.resize_masks}
 
 
@@ -124,7 +124,10 @@ def _normalise(recorded: Mapping[str, Any]) -> dict[str, Any]:
     mask = data.get("mask", {})
     annotations = mask.get("coco_annotations")
     mask["coco_annotations"] = None if annotations is False else annotations
-    mask.setdefault("default_method", "saliency")
+    if "default" not in mask:  # databases made before the default was a choice used the classical saliency
+        from masks import method_fingerprint
+
+        mask["default"] = json.loads(json.dumps(method_fingerprint(mask.pop("default_method", "saliency"))))
     mask.setdefault("resize_masks", False)
     data["mask"] = mask
     data.setdefault("labels_csv", None)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import masks
 from pipeline import generate, status
 from manifests.layout import SubsetLayout
 from tests.conftest import load_photo
@@ -52,7 +53,7 @@ def test_generate_writes_release_layout_and_manifests(tmp_path, source_folder, c
     broken = sources.set_index("source_id").loc["broken"]
     assert broken.status == "failed" and "broken.jpg" in broken.error or "cannot" in broken.error.lower()
     ok = sources[sources.status == "ok"]
-    assert (ok.images_ok == 50).all() and set(ok.mask_method) <= {"saliency"}
+    assert (ok.images_ok == 50).all() and set(ok.mask_method) == {masks.DEFAULT} and ok.mask_fallback.all()
     assert len(images) == 4 * 50 and (images.status == "ok").all()
     for row in images.itertuples():
         data = (layout.root / row.path).read_bytes()
