@@ -1,10 +1,12 @@
 """Planning a resume from large manifests: 10,000 sources, 2.5 million image rows.
 
-    python -m benchmarks.bench_resume [--sources N]
+    python -m benchmarks.bench_resume [--sources N] [--oracles K]
 
 Builds synthetic manifests shaped like a finished run (1,250 shards of 8 sources, 250 image rows and 120
 candidate rows per source, 0.1% failed), then times the planning of (a) a plain resume with 1% of the
-sources never run, (b) a --retry-failed resume. Planning reads manifests only, never image files.
+sources never run, (b) a --retry-failed resume, (c) growing the database by one type. Then it adds
+prediction parts of K oracles on every shard (footers only matter) and times the planning of a scoring
+resume and of the labels (both read part footers, never rows). Planning reads manifests only, never images.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sources", type=int, default=10_000)
+    parser.add_argument("--oracles", type=int, default=10)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     ids = [f"ILSVRC2012_val_{i:08d}" for i in range(1, args.sources + 1)]
@@ -102,8 +105,45 @@ def main(argv: list[str] | None = None) -> None:
         plan = plan_generation(records, store, [*DATABASE_DISTORTIONS, "spatter"], 8, root / "src_images")
         print(f"{'grow by one type':22s}: planned {plan.grown_sources} sources getting spatter, "
               f"{plan.image_count:,} images in {len(plan.tasks)} shards in {time.perf_counter() - start:.2f} s")
+        scoring_plans(root, store, args.oracles)
     finally:
         shutil.rmtree(root)
+
+
+def scoring_plans(root: Path, store: ShardStore, oracles: int) -> None:
+    """Prediction parts of ``oracles`` classifiers on every shard, then the scoring and label planning times."""
+    from manifests.layout import SubsetLayout
+    from manifests.schemas import PREDICTION_SCHEMAS
+    from oracles import registry
+    from oracles.labels.mmos import LabelOptions
+    from pipeline.score import ScoreRequest, generation_digests, plan_labels, plan_scoring
+
+    layout = SubsetLayout(root / "miqa_cls")
+    layout.manifests.mkdir(parents=True)
+    for table in ("sources", "images", "candidates"):
+        shutil.move(str(root / table), str(layout.manifests / table))
+    (layout.manifests / "generate.json").write_text("{}")
+    start = time.perf_counter()
+    generation = generation_digests(layout)
+    print(f"generation digests of {len(generation)} shards (from rows: parts made before footers) in "
+          f"{time.perf_counter() - start:.2f} s")
+    specs = [registry.get(name) for name in registry.names("cls")[:oracles]]
+    empty = pa.Table.from_pylist([], schema=PREDICTION_SCHEMAS["cls"])
+    start = time.perf_counter()
+    for spec in specs:
+        prediction_store = layout.prediction_store(spec.name, "cls")
+        for shard, digest in generation.items():
+            prediction_store.publish(shard, {spec.name: empty},
+                                     metadata={spec.name: {"input": digest, "content": "x", "failed": 0}})
+    print(f"wrote {oracles * len(generation):,} prediction parts in {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    units, _ = plan_scoring(layout, specs, generation, 8, False)
+    print(f"scoring resume, {oracles} oracles x {len(generation)} shards: {len(units)} units to do, planned in "
+          f"{time.perf_counter() - start:.2f} s")
+    start = time.perf_counter()
+    _, label_units, pending, _ = plan_labels(layout, "cls", ScoreRequest(out=root), LabelOptions(), generation)
+    print(f"labels, {oracles} members: {len(label_units)} shards to label, {len(pending)} pending, planned in "
+          f"{time.perf_counter() - start:.2f} s")
 
 
 if __name__ == "__main__":
