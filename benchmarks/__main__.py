@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ("bench_degradations", "bench_scaling", "bench_resume", "bench_ap", "bench_score")
+BENCHMARKS = ("bench_degradations", "bench_scaling", "bench_resume", "bench_ap", "bench_score", "bench_masks",
+              "bench_hvs")
 
 
 def main() -> None:

@@ -116,7 +116,8 @@ def scoring_plans(root: Path, store: ShardStore, oracles: int) -> None:
     from manifests.schemas import PREDICTION_SCHEMAS
     from oracles import registry
     from oracles.labels.mmos import LabelOptions
-    from pipeline.score import ScoreRequest, generation_digests, plan_labels, plan_scoring
+    from pipeline.score import ScoreRequest, plan_labels, plan_scoring
+    from pipeline.shards import generation_digests
 
     layout = SubsetLayout(root / "miqa_cls")
     layout.manifests.mkdir(parents=True)

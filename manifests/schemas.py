@@ -245,7 +245,14 @@ METRIC_VALUES = pa.schema(
 )
 
 
-def prediction_digest(rows: Iterable[dict[str, Any]]) -> str:
-    """What a predictions part holds, for the labels made from it: its rows' ids and statuses."""
+def metric_row(image_id: str, source_id: str, value: float | None, upsampled: bool, error: str | None,
+               ) -> dict[str, Any]:
+    """A metric values row: the value, or the reason it failed."""
+    return {"image_id": image_id, "source_id": source_id, "value": None if error else value,
+            "upsampled": upsampled, "status": "failed" if error else "ok", "error": error}
+
+
+def rows_digest(rows: Iterable[dict[str, Any]]) -> str:
+    """What a part holds (predictions, metric values), for what is made from it: its rows' ids and statuses."""
     lines = sorted(f"{r['image_id']} {r['status']}" for r in rows)
     return hashlib.sha1("\n".join(lines).encode()).hexdigest()

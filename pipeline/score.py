@@ -145,23 +145,6 @@ def _registry_order(names: Sequence[str]) -> list[str]:
 # --- planning ------------------------------------------------------------------------------------------------
 
 
-def generation_digests(layout: Any) -> dict[str, str]:
-    """The generation digest of every committed shard (from footers; computed from rows for parts written
-    before digests were recorded)."""
-    from manifests.schemas import generation_digest
-
-    store = layout.generation_store()
-    digests = {}
-    for shard, meta in store.part_metadata().items():
-        if "content" in meta:
-            digests[shard] = meta["content"]
-        else:
-            sources = store.read("sources", columns=["source_id", "file_name", "status"], shards=[shard]).to_pylist()
-            images = store.read("images", columns=["image_id", "status"], shards=[shard]).to_pylist()
-            digests[shard] = generation_digest(sources, images)
-    return digests
-
-
 def _groups(specs: list[Any], size: int) -> list[tuple[str, ...]]:
     """Oracles of one task and one input geometry, at most ``size`` together: one decode feeds them all."""
     by_key: dict[tuple, list[str]] = {}
@@ -176,10 +159,11 @@ def plan_scoring(layout: Any, specs: list[Any], generation: dict[str, str], grou
     """Units for every (group, shard) where an oracle's part is missing, stale (the shard grew) or, when
     retrying, holds failed rows; and the failed rows left alone."""
     from pipeline.scoring_unit import ScoreUnit
+    from pipeline.shards import items_per_shard
 
     metadata = {spec.name: layout.prediction_store(spec.name, spec.task).part_metadata() for spec in specs}
     units, failed_left = [], 0
-    images_per_shard = _images_per_shard(layout)
+    images_per_shard = items_per_shard(layout)
     for group in _groups(specs, group_size):
         for shard, digest in sorted(generation.items()):
             need = []
@@ -193,16 +177,6 @@ def plan_scoring(layout: Any, specs: list[Any], generation: dict[str, str], grou
             if need:
                 units.append(ScoreUnit(shard, tuple(need), retry, images_per_shard.get(shard, 1)))
     return units, failed_left
-
-
-def _images_per_shard(layout: Any) -> dict[str, int]:
-    """Items per shard (sources and their images), for the progress bar; from the sources table only."""
-    table = layout.generation_store().read("sources", columns=["shard", "status", "images_ok"]).to_pylist()
-    counts: dict[str, int] = {}
-    for row in table:
-        if row["status"] == "ok":
-            counts[row["shard"]] = counts.get(row["shard"], 0) + 1 + (row["images_ok"] or 0)
-    return counts
 
 
 def _recorded_labels(path: Path) -> dict[str, Any] | None:
@@ -393,6 +367,7 @@ def _score_subset(session: Session, layout: Any, specs: list[Any], request: Scor
                   scoring: dict[str, Any], on_gpus: bool, execution: Execution) -> SubsetReport:
     from manifests.settings import write_json_atomic
     from pipeline.scoring_unit import ScoreOptions, ScoringStage
+    from pipeline.shards import generation_digests
 
     report = SubsetReport(layout.root)
     with database_lock(layout.root):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from manifests.layout import SubsetLayout
-from manifests.schemas import generation_digest, prediction_digest, prediction_row
+from manifests.schemas import generation_digest, rows_digest, prediction_row
 from pipeline.driver import UnitStats
 from pipeline.errors import one_line
 
@@ -237,7 +237,7 @@ def score_unit(unit: ScoreUnit, stage: ScoringStage) -> UnitStats:
         stats.errors += [f"{oracle.name} {r['image_id']}: {r['error']}" for r in new if r["status"] == "failed"]
         layout.prediction_store(oracle.name, oracle.spec.task).publish(
             unit.shard, {oracle.name: pa.Table.from_pylist(part, schema=PREDICTION_SCHEMAS[oracle.spec.task])},
-            metadata={oracle.name: {"input": digest, "content": prediction_digest(part),
+            metadata={oracle.name: {"input": digest, "content": rows_digest(part),
                                     "failed": len(failed_rows)}})
     stats.counts = {"predictions": stats.items_ok + stats.items_failed}
     return stats

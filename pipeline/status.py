@@ -139,7 +139,7 @@ def metrics_status(layout: Any, generation: dict[str, str]) -> list[str]:
 
 
 def subset_status(layout: Any) -> list[str]:
-    from pipeline.score import generation_digests
+    from pipeline.shards import generation_digests
 
     lines = [f"{layout.root}"]
     if not layout.settings_file.exists():
