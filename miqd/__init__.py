@@ -6,6 +6,7 @@
     miqd.score("out", models="offline")              # ScoreReport: membership, pending shards, failures
     print("\\n".join(miqd.status("out")))             # the status report, as lines
     miqd.export("out")                               # the release's label CSVs
+    miqd.metrics("out", "release")                   # PSNR, SSIM, MS-SSIM, VIF-p, VSI per degraded image
 
 Options are the command line's, as keyword arguments with underscores (``retry_failed=True``,
 ``label_oracles="auto"``); ``workers``, ``scheduler`` and ``progress`` choose where and how units run. Errors
@@ -24,7 +25,7 @@ from typing import Any
 from pipeline.driver import Execution
 from pipeline.errors import EnvironmentProblem, PipelineError, UsageError
 
-__all__ = ["EnvironmentProblem", "PipelineError", "UsageError", "export", "generate", "score", "status"]
+__all__ = ["EnvironmentProblem", "PipelineError", "UsageError", "export", "generate", "metrics", "score", "status"]
 
 
 def _request(cls: type, values: dict[str, Any]) -> Any:
@@ -64,6 +65,15 @@ def score(out: str | Path = "out", models: str = "offline", *, workers: int | No
     from pipeline.score import ScoreRequest, score as run
 
     request = _request(ScoreRequest, {"out": out, "models": models, **options})
+    return run(request, _execution(workers, scheduler, progress))
+
+
+def metrics(out: str | Path = "out", metrics: str = "release", *, workers: int | None = None,
+            scheduler: str | None = None, progress: bool = True, **options: Any) -> Any:
+    """``python -m pipeline.metrics``: full-reference metrics of every degraded image. Returns a MetricsReport."""
+    from pipeline.metrics import MetricsRequest, metrics as run
+
+    request = _request(MetricsRequest, {"out": out, "metrics": metrics, **options})
     return run(request, _execution(workers, scheduler, progress))
 
 
