@@ -6,7 +6,7 @@ import fcntl
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from pipeline.errors import EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EnvironmentProblem, PipelineError, UsageError
 
@@ -29,6 +29,27 @@ def run_command(body: Callable[[], int]) -> int:
         where = f"{error.filename}: " if error.filename else ""
         say(f"error: {where}{error.strerror or error} (check the path and its permissions, and free space)")
         return EXIT_ENVIRONMENT
+
+
+def request_from(cls: type, args: Any, **overrides: Any) -> Any:
+    """A request dataclass from parsed arguments of the same names."""
+    values = {name: getattr(args, name) for name in cls.__dataclass_fields__ if hasattr(args, name)}
+    return cls(**{**values, **overrides})
+
+
+def run_stage_command(args: Any, run: Callable[[Any, Any], Any], request: Any,
+                      summary: Callable[[Any], list[str]]) -> int:
+    """The body every stage's command shares: run the request on the chosen cluster, print the summary,
+    exit with the report's code (failures one line each, see :func:`run_command`)."""
+    from pipeline.driver import Execution
+
+    def body() -> int:
+        report = run(request, Execution(workers=args.workers, scheduler=args.scheduler))
+        for line in summary(report):
+            say(line)
+        return report.exit_code
+
+    return run_command(body)
 
 
 @contextmanager

@@ -95,6 +95,23 @@ class Stage(Protocol, Generic[U]):
     def run_unit(self, unit: U) -> UnitStats: ...
 
 
+class SubsetStage:
+    """What every stage working on one subset folder (its ``root``) shares: the layout, and where unit stats go."""
+
+    root: str
+    name: str
+
+    @property
+    def layout(self) -> Any:
+        from manifests.layout import SubsetLayout
+
+        return SubsetLayout(Path(self.root))
+
+    @property
+    def stats_dir(self) -> Path:
+        return self.layout.stats_dir(self.name)
+
+
 @dataclass
 class StageResult:
     """The sum of a stage's units in one run."""

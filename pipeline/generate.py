@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.cli import database_lock, run_command, say
+from pipeline.cli import database_lock, request_from, run_stage_command, say
 from pipeline.driver import Execution, Session, StageResult, default_workers
 from pipeline.errors import EXIT_ITEMS_FAILED, EXIT_OK, EnvironmentProblem, UsageError
 
@@ -326,23 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def request_from_args(args: argparse.Namespace) -> GenerateRequest:
-    fields = GenerateRequest.__dataclass_fields__
-    values = {name: getattr(args, name) for name in fields if hasattr(args, name)}
-    values["options"] = tuple(args.option)
-    return GenerateRequest(**values)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        report = generate(request_from_args(args), Execution(workers=args.workers, scheduler=args.scheduler))
-        for line in summary_lines(report):
-            say(line)
-        return report.exit_code
-
-    return run_command(body)
+    request = request_from(GenerateRequest, args, options=tuple(args.option))
+    return run_stage_command(args, generate, request, summary_lines)
 
 
 if __name__ == "__main__":

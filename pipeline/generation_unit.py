@@ -19,14 +19,14 @@ import numpy as np
 from manifests.atomic import copy_atomic, write_bytes_atomic
 from manifests.layout import SubsetLayout
 from manifests.schemas import TABLE_SCHEMAS, candidate_row, failed_image_rows, generation_digest, image_row
-from pipeline.driver import UnitStats
+from pipeline.driver import SubsetStage, UnitStats
 from pipeline.errors import one_line
 from pipeline.generation_plan import ShardTask, SourceTask
 from pipeline.settings import DatabaseSettings
 
 
 @dataclass(frozen=True)
-class GenerationStage:
+class GenerationStage(SubsetStage):
     settings: DatabaseSettings
     root: str  # OUT/miqa_<subset>
     mask_dir: str | None = None
@@ -35,14 +35,6 @@ class GenerationStage:
     mask_settings: Any = None  # masks.MaskSettings (models: device, weights dir, downloads)
     name: str = "generate"
     item_name: str = "img"
-
-    @property
-    def layout(self) -> SubsetLayout:
-        return SubsetLayout(Path(self.root))
-
-    @property
-    def stats_dir(self) -> Path:
-        return self.layout.stats_dir(self.name)
 
     def run_unit(self, unit: ShardTask) -> UnitStats:
         return make_shard(unit, self)

@@ -19,11 +19,10 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from manifests.layout import SubsetLayout
-from pipeline.driver import UnitStats
+from pipeline.driver import SubsetStage, UnitStats
 
 SUBSET_OF_TASK = {"cls": "cls", "det": "det", "ins": "det"}
 
@@ -57,23 +56,14 @@ class LabelUnit:
 
 
 @dataclass(frozen=True)
-class LabelStage:
+class LabelStage(SubsetStage):
     root: str
     spec: LabelSpec
+    item_name = "shard"
 
     @property
     def name(self) -> str:
         return f"labels-{self.spec.task}"
-
-    item_name = "shard"
-
-    @property
-    def layout(self) -> SubsetLayout:
-        return SubsetLayout(Path(self.root))
-
-    @property
-    def stats_dir(self) -> Path:
-        return self.layout.stats_dir(self.name)
 
     def run_unit(self, unit: LabelUnit) -> UnitStats:
         return label_shard(unit, self)

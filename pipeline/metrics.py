@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.cli import database_lock, run_command, say
-from pipeline.driver import Execution, Session, StageResult, UnitStats, default_workers
+from pipeline.cli import database_lock, request_from, run_stage_command, say
+from pipeline.driver import Execution, Session, StageResult, SubsetStage, UnitStats, default_workers
 from pipeline.errors import EXIT_ITEMS_FAILED, EXIT_OK, EnvironmentProblem, UsageError, one_line
 
 
@@ -49,7 +49,7 @@ class MetricUnit:
 
 
 @dataclass(frozen=True)
-class MetricsStage:
+class MetricsStage(SubsetStage):
     root: str
     device: str | None
     weights_dir: str | None
@@ -58,16 +58,6 @@ class MetricsStage:
     threads: int = 1
     name: str = "metrics"
     item_name: str = "img"
-
-    @property
-    def layout(self) -> Any:
-        from manifests.layout import SubsetLayout
-
-        return SubsetLayout(Path(self.root))
-
-    @property
-    def stats_dir(self) -> Path:
-        return self.layout.stats_dir(self.name)
 
     def run_unit(self, unit: MetricUnit) -> UnitStats:
         return metric_unit(unit, self)
@@ -272,26 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_metrics() -> str:
+    import hvs
+
+    return "\n".join(f"{name:8s} {'higher' if hvs.get(name).higher_is_better else 'lower'} is better, min side "
+                     f"{hvs.get(name).min_side}" + (", needs weights" if hvs.get(name).weights else "")
+                     for name in hvs.names())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        if args.list:
-            import hvs
-
-            for name in hvs.names():
-                spec = hvs.get(name)
-                print(f"{name:8s} {'higher' if spec.higher_is_better else 'lower'} is better, min side "
-                      f"{spec.min_side}" + (", needs weights" if spec.weights else ""))
-            return EXIT_OK
-        fields = MetricsRequest.__dataclass_fields__
-        request = MetricsRequest(**{k: getattr(args, k) for k in fields})
-        report = metrics(request, Execution(workers=args.workers, scheduler=args.scheduler))
-        for line in summary_lines(report):
-            say(line)
-        return report.exit_code
-
-    return run_command(body)
+    if args.list:
+        print(describe_metrics())
+        return EXIT_OK
+    return run_stage_command(args, metrics, request_from(MetricsRequest, args), summary_lines)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.cli import database_lock, run_command, say
+from pipeline.cli import database_lock, request_from, run_stage_command, say
 from pipeline.driver import Execution, Session, StageResult
 from pipeline.errors import EXIT_ITEMS_FAILED, EXIT_OK, EnvironmentProblem, UsageError
 from pipeline.labels import SUBSET_OF_TASK
@@ -485,23 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def request_from_args(args: argparse.Namespace) -> ScoreRequest:
-    return ScoreRequest(**{name: getattr(args, name) for name in ScoreRequest.__dataclass_fields__})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        if args.list:
-            print(describe_zoo(args.weights_dir))
-            return EXIT_OK
-        report = score(request_from_args(args), Execution(workers=args.workers, scheduler=args.scheduler))
-        for line in summary_lines(report):
-            say(line)
-        return report.exit_code
-
-    return run_command(body)
+    if args.list:
+        print(describe_zoo(args.weights_dir))
+        return EXIT_OK
+    return run_stage_command(args, score, request_from(ScoreRequest, args), summary_lines)
 
 
 if __name__ == "__main__":

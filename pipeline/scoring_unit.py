@@ -20,7 +20,7 @@ import numpy as np
 
 from manifests.layout import SubsetLayout
 from manifests.schemas import generation_digest, rows_digest, prediction_row
-from pipeline.driver import UnitStats
+from pipeline.driver import SubsetStage, UnitStats
 from pipeline.errors import one_line
 
 
@@ -162,19 +162,11 @@ def _row(item: ScoreItem, oracle: Any, prediction: Any = None, error: str | None
 
 
 @dataclass(frozen=True)
-class ScoringStage:
+class ScoringStage(SubsetStage):
     root: str  # OUT/miqa_<subset>
     options: ScoreOptions
     name: str = "score"
     item_name: str = "img"
-
-    @property
-    def layout(self) -> SubsetLayout:
-        return SubsetLayout(Path(self.root))
-
-    @property
-    def stats_dir(self) -> Path:
-        return self.layout.stats_dir(self.name)
 
     def run_unit(self, unit: ScoreUnit) -> UnitStats:
         return score_unit(unit, self)
