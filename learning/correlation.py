@@ -124,9 +124,10 @@ def rmse(predicted, target, fit: str | None = None) -> float:
     return float(np.sqrt(np.mean((mapped - y) ** 2)))
 
 
-def agreement(predicted, target, fits: tuple[str, ...] = FITS) -> dict[str, float | int | bool]:
+def agreement(predicted, target, fits: tuple[str, ...] = FITS,
+              max_fit_points: int = MAX_FIT_POINTS) -> dict[str, float | int | bool]:
     """Every figure at once (each fit done once): n, srcc, krcc, plcc and rmse raw, then plcc_<f> and
-    rmse_<f> and fit_failed_<f> for each fit (suffixes l4 and l5)."""
+    rmse_<f> and fit_failed_<f> for each fit (suffixes l4 and l5); fits use at most ``max_fit_points``."""
     x, y = _finite_pairs(predicted, target)
     out: dict[str, float | int | bool] = {"n": int(len(x))}
     if _degenerate(x, y):
@@ -139,7 +140,7 @@ def agreement(predicted, target, fits: tuple[str, ...] = FITS) -> dict[str, floa
     out.update(srcc=float(stats.spearmanr(x, y).statistic), krcc=float(stats.kendalltau(x, y).statistic),
                plcc=float(stats.pearsonr(x, y).statistic), rmse=float(np.sqrt(np.mean((x - y) ** 2))))
     for kind in fits:
-        mapping = fit_mapping(x, y, kind)
+        mapping = fit_mapping(x, y, kind, max_fit_points)
         mapped = mapping(x)
         suffix = _suffix(kind)
         out[f"plcc_{suffix}"] = math.nan if np.ptp(mapped) == 0 else float(stats.pearsonr(mapped, y).statistic)
