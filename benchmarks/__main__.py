@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 BENCHMARKS = ("bench_degradations", "bench_scaling", "bench_resume", "bench_ap", "bench_score", "bench_masks",
-              "bench_hvs")
+              "bench_hvs", "bench_report")
 
 
 def main() -> None:
