@@ -43,7 +43,7 @@ demo: $(READY) ## the main job on the sample set: generate cls + det, label cls 
 	$(PY) -m pipeline.generate --subset cls --out "$(OUT)"
 	$(PY) -m pipeline.generate --subset det --out "$(OUT)"
 	$(PY) -m pipeline.score --models offline --out "$(OUT)"
-	$(PY) -m pipeline.metrics --metrics release --out "$(OUT)"
+	$(PY) -m pipeline.metrics --metrics psnr,ssim --out "$(OUT)"
 	$(PY) -m pipeline.export "$(OUT)"
 	$(PY) -m pipeline.status "$(OUT)"
 	$(PY) -m pipeline.report "$(OUT)"
