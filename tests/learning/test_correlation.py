@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from learning.correlation import agreement, fit_mapping, krcc, logistic4, logistic5, plcc, rmse, srcc
+from learning.correlation import (agreement, fit_mapping, krcc, logistic4, logistic4_jacobian, logistic5,
+                                  logistic5_jacobian, plcc, rmse, srcc)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,24 @@ def test_logistic_fit_recovers_a_known_curve():
     y5 = logistic5(x, 4.0, 3.0, 0.5, 0.7, 2.0)
     assert np.allclose(fit_mapping(x, y5, "logistic5")(x), y5, atol=1e-5)
     assert rmse(x, y5, "logistic5") == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("function, jacobian, params", [
+    (logistic4, logistic4_jacobian, (9.0, 1.0, 0.5, 0.2)),
+    (logistic4, logistic4_jacobian, (1.0, 9.0, 0.3, -0.15)),  # b4 < 0: the formula uses |b4|
+    (logistic5, logistic5_jacobian, (4.0, 3.0, 0.5, 0.7, 2.0)),
+    (logistic5, logistic5_jacobian, (-2.0, -6.0, 0.2, -0.3, 1.0)),
+])
+def test_jacobians_equal_central_differences(function, jacobian, params):
+    x = np.linspace(-1, 2, 61)
+    analytic = jacobian(x, *params)
+    step = 1e-6
+    for k in range(len(params)):
+        up, down = list(params), list(params)
+        up[k] += step
+        down[k] -= step
+        numeric = (function(x, *up) - function(x, *down)) / (2 * step)
+        assert np.allclose(analytic[:, k], numeric, rtol=1e-5, atol=1e-7), f"column {k}"
 
 
 def test_fitted_figures_beat_raw_on_a_nonlinear_relation(pairs):
