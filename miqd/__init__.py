@@ -7,6 +7,7 @@
     print("\\n".join(miqd.status("out")))             # the status report, as lines
     miqd.export("out")                               # the release's label CSVs
     miqd.metrics("out", "release")                   # PSNR, SSIM, MS-SSIM, VIF-p, VSI per degraded image
+    miqd.report("out", test_splits={"cls": "miqa_cls_val.csv"}).index   # out/report/index.html
 
 Options are the command line's, as keyword arguments with underscores (``retry_failed=True``,
 ``label_oracles="auto"``); ``workers``, ``scheduler`` and ``progress`` choose where and how units run. Errors
@@ -18,6 +19,7 @@ Importing ``miqd`` imports no model framework.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from typing import Any
 from pipeline.driver import Execution
 from pipeline.errors import EnvironmentProblem, PipelineError, UsageError
 
-__all__ = ["EnvironmentProblem", "PipelineError", "UsageError", "export", "generate", "metrics", "score", "status"]
+__all__ = ["EnvironmentProblem", "PipelineError", "UsageError", "export", "generate", "metrics", "report", "score",
+           "status"]
 
 
 def _request(cls: type, values: dict[str, Any]) -> Any:
@@ -37,7 +40,9 @@ def _request(cls: type, values: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     converted = {}
     for name, value in values.items():
-        wants_path = "Path" in str(hints[name])
+        hint = hints[name]
+        wants_path = hint is Path or (typing.get_origin(hint) in (typing.Union, types.UnionType)
+                                      and Path in typing.get_args(hint))  # Path or Path | None
         if wants_path and value is not None and not isinstance(value, Path):
             value = Path(value)
         if name == "options" and isinstance(value, (list, str)):
@@ -89,3 +94,21 @@ def export(out: str | Path = "out") -> list[Any]:
     from pipeline.export import export as run
 
     return run(Path(out))
+
+
+def report(out: str | Path = "out", **options: Any) -> Any:
+    """``python -m pipeline.report``: the HTML report, stats.json and dataset card. Returns a ReportResult
+    (``index``, ``stats``, ``card``, ``seconds``). Options: ReportSettings' fields (``test_splits``: subset ->
+    split file, ``output``, ``examples``, ``scatter_points``, ``workers``, ``card``)."""
+    from learning.splits import SplitError
+    from pipeline.report.build import build_report
+    from pipeline.report.settings import ReportSettings
+
+    if not Path(out).is_dir():
+        raise UsageError(f"{out} is not a folder; give the OUT folder of python -m pipeline.generate")
+    options["test_splits"] = {subset: Path(path) for subset, path in options.get("test_splits", {}).items()}
+    try:
+        settings = _request(ReportSettings, {"out": out, **options})
+        return build_report(settings)
+    except (ValueError, SplitError) as error:
+        raise UsageError(str(error)) from None

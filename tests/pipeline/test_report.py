@@ -533,3 +533,22 @@ def test_split_file_without_a_known_column_is_one_line(database, tmp_path, capsy
 def test_folder_without_a_subset_is_one_line(tmp_path, capsys):
     assert cli.main([str(tmp_path)]) == 2
     assert "no generated subset under" in capsys.readouterr().err
+
+
+def test_python_api_writes_the_same_report_and_answers_bad_input_as_usage(database, tmp_path):
+    import miqd
+
+    out = tmp_path / "out"
+    shutil.copytree(database, out)
+    split = tmp_path / "miqa_cls_val.csv"
+    split.write_text("Image Name,Category,Quality Score\nalpha.png,x,\n")
+    result = miqd.report(str(out), test_splits={"cls": str(split)}, workers=1, examples=0, card=False)
+    assert result.index == out / "report" / "index.html" and result.card is None
+    stats = json.loads(result.stats.read_text())
+    assert stats["subsets"]["cls"]["correlations"]["split"]["found"] == 1
+    with pytest.raises(miqd.UsageError, match="not a folder"):
+        miqd.report(tmp_path / "nowhere")
+    with pytest.raises(miqd.UsageError, match="unknown option"):
+        miqd.report(out, colour="red")
+    with pytest.raises(miqd.UsageError, match="unknown subsets"):
+        miqd.report(out, test_splits={"seg": split})
