@@ -20,6 +20,7 @@ from masks.methods import (
     get_method,
     method_fingerprint,
     prepare_method,
+    with_options,
 )
 from masks.result import MaskResult
 from masks.runtime import ModelOptions
@@ -37,4 +38,5 @@ __all__ = [
     "get_method",
     "method_fingerprint",
     "prepare_method",
+    "with_options",
 ]

@@ -17,7 +17,8 @@ A flat image (fewer than 8 grey levels) gets an empty mask from every method.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -84,6 +85,63 @@ def describe_methods() -> str:
     """One line per default method, the default marked: for a command's --help."""
     return "\n".join(f"{name:14s} {method.summary}{'  (default)' if name == DEFAULT else ''}"
                      for name, method in DEFAULT_METHODS.items())
+
+
+def with_options(settings: MaskSettings, entries: Sequence[str], method: str | None = None) -> MaskSettings:
+    """``settings`` with ``METHOD.FIELD=VALUE`` entries applied (``dino.threshold=0.1``, ``dino.heads=0,2``,
+    ``saliency.refine.iterations=3``; ``none`` for an optional field). With ``method``, entries for other methods
+    are refused (they would change nothing). ValueError names the bad entry and what is allowed."""
+    for entry in entries:
+        key, sep, text = entry.partition("=")
+        path = key.strip().split(".")
+        if not sep or len(path) < 2 or path[0] not in DEFAULT_METHODS:
+            raise ValueError(f"mask option {entry!r}: expected METHOD.FIELD=VALUE with METHOD one of "
+                             f"{', '.join(DEFAULT_METHODS)}")
+        if method is not None and path[0] != method:
+            raise ValueError(f"mask option {entry!r} is for {path[0]}, but the mask method is {method}")
+        attribute = path[0].replace("-", "_")
+        settings = replace(settings, **{attribute: _with_field(getattr(settings, attribute), path[1:], text, entry)})
+    return settings
+
+
+def _with_field(settings: Any, path: list[str], text: str, entry: str) -> Any:
+    """A copy of the frozen dataclass ``settings`` with the field at ``path`` parsed from ``text``."""
+    known = {f.name for f in fields(settings)}
+    if path[0] not in known:
+        raise ValueError(f"mask option {entry!r}: no field {path[0]!r}; fields: {', '.join(sorted(known))}")
+    current = getattr(settings, path[0])
+    if len(path) > 1:
+        if not is_dataclass(current):
+            raise ValueError(f"mask option {entry!r}: {path[0]} has no fields")
+        value = _with_field(current, path[1:], text, entry)
+    elif is_dataclass(current):
+        raise ValueError(f"mask option {entry!r}: {path[0]} is a group; name one of its fields "
+                         f"({', '.join(f.name for f in fields(current))})")
+    else:
+        value = _parse_value(typing.get_type_hints(type(settings))[path[0]], text, entry)
+    try:
+        return replace(settings, **{path[0]: value})  # the settings' own checks run
+    except ValueError as error:
+        raise ValueError(f"mask option {entry!r}: {error}") from None
+
+
+def _parse_value(hint: Any, text: str, entry: str) -> Any:
+    arguments = [a for a in typing.get_args(hint) if a is not type(None)]
+    if type(None) in typing.get_args(hint):
+        if text.strip().lower() == "none":
+            return None
+        hint = arguments[0]
+    try:
+        if typing.get_origin(hint) is tuple:
+            return tuple(typing.get_args(hint)[0](part) for part in text.split(","))
+        if hint is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        return hint(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"mask option {entry!r}: {text!r} is not a valid {getattr(hint, '__name__', hint)}") \
+            from None
 
 
 def prepare_method(name: str, settings: MaskSettings = DEFAULT_SETTINGS) -> None:

@@ -43,6 +43,7 @@ class GenerateRequest:
     resize_masks: bool = False
     mask_default: str | None = None  # None: masks.DEFAULT; the method for sources with nothing better
     mask_device: str | None = None  # for the model-based mask methods (None: CUDA when visible)
+    mask_options: tuple[str, ...] = ()  # METHOD.FIELD=VALUE for the default method (dino.threshold=0.1)
     weights_dir: Path | None = None  # mask models' weights (DINO), searched first
     offline: bool = False
     limit: int | None = None
@@ -130,7 +131,10 @@ def mask_settings(request: GenerateRequest) -> tuple[str, Any]:
         raise UsageError(f"--mask-default {name!r} is not a mask method; known: {', '.join(masks.DEFAULT_METHODS)}")
     models = masks.ModelOptions(device=request.mask_device, weights_dir=request.weights_dir,
                                 allow_download=not request.offline)
-    return name, masks.MaskSettings(models=models)
+    try:
+        return name, masks.with_options(masks.MaskSettings(models=models), request.mask_options, name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def database_settings(request: GenerateRequest, annotations: Path | None, existing: dict | None):
@@ -305,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="resize user masks of another size than their image (default: such a source fails)")
     parser.add_argument("--mask-default", help="mask method for sources without a user mask, COCO instances or "
                         "boxes: lite-contrast (default), saliency, lite-cam, dino (the release's; needs weights)")
+    parser.add_argument("--mask-option", action="append", default=[], metavar="METHOD.FIELD=VALUE",
+                        help="a parameter of the mask method, e.g. dino.threshold=0.1, dino.heads=0,2,4,5, "
+                        "saliency.refine.iterations=3 (repeatable; part of the database's settings)")
     parser.add_argument("--mask-device", help="device of the mask models: cpu, cuda ... (default: CUDA when visible)")
     parser.add_argument("--weights-dir", type=Path, help="folder holding the mask models' weight files (searched first)")
     parser.add_argument("--offline", action="store_true", help="never download weights")
@@ -328,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    request = request_from(GenerateRequest, args, options=tuple(args.option))
+    request = request_from(GenerateRequest, args, options=tuple(args.option), mask_options=tuple(args.mask_option))
     return run_stage_command(args, generate, request, summary_lines)
 
 

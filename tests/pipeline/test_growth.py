@@ -92,6 +92,10 @@ def test_masks_and_labels_cannot_change_in_place(tmp_path, folder, capsys):
     masks.mkdir()
     assert run(out, folder, "--labels", str(labels), "--mask-dir", str(masks)) == 2
     assert "mask.user_masks" in capsys.readouterr().err
+    assert run(out, folder, "--labels", str(labels), "--mask-option", "lite-contrast.refine.iterations=3") == 2
+    assert "mask.default" in capsys.readouterr().err  # a mask parameter is a mask source
+    assert run(out, folder, "--labels", str(labels), "--mask-option", "dino.threshold=0.1") == 2
+    assert capsys.readouterr().err.strip().endswith("is for dino, but the mask method is lite-contrast")
     assert run(out, folder, "--labels", str(labels)) == 0
     sources = pd.read_parquet(SubsetLayout.of(out, "cls").manifests / "sources").set_index("source_id")
     assert sources.label.to_dict() == {"astronaut": 0, "coffee": 967}

@@ -21,6 +21,7 @@ from masks import (
     get_method,
     method_fingerprint,
     prepare_method,
+    with_options,
 )
 from masks.cam import CamSettings, class_activation
 from masks.contrast import ContrastSettings, feature_contrast
@@ -180,6 +181,23 @@ def test_registry_names_settings_and_fingerprints():
     with pytest.raises(ValueError, match="batch_size"):
         ModelOptions(batch_size=0)
     assert dataclasses.is_dataclass(MaskSettings) and MaskSettings.__dataclass_params__.frozen
+
+
+def test_options_parse_into_the_settings_and_bad_entries_name_what_is_allowed():
+    changed = with_options(MaskSettings(), ["dino.threshold=0.1", "dino.heads=0,2", "dino.load_size=none",
+                                            "saliency.refine.iterations=3", "lite-contrast.feature_weight=0.25"])
+    assert changed.dino == dataclasses.replace(MaskSettings().dino, threshold=0.1, heads=(0, 2), load_size=None)
+    assert changed.saliency.refine.iterations == 3 and changed.lite_contrast.feature_weight == 0.25
+    assert method_fingerprint("dino", changed) != method_fingerprint("dino")
+    for entry, message in [("dino.threshold=x", "'x' is not a valid float"),
+                           ("dino.nope=1", "no field 'nope'; fields: erosion, heads"),
+                           ("mystery.x=1", "METHOD one of lite-contrast"), ("dino=1", "METHOD.FIELD=VALUE"),
+                           ("dino.heads=9", "heads must be a non-empty subset"),
+                           ("saliency.refine=2", "refine is a group")]:
+        with pytest.raises(ValueError, match=message):
+            with_options(MaskSettings(), [entry])
+    with pytest.raises(ValueError, match="is for dino, but the mask method is saliency"):
+        with_options(MaskSettings(), ["dino.threshold=0.2"], "saliency")
 
 
 def test_the_masks_room_never_imports_pipeline():
