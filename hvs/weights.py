@@ -8,38 +8,23 @@ metric is built and without writing anything.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from hvs.registry import MetricSpec, WeightsFile
+from oracles import weights as oracle_weights
+from oracles.weights import MissingFile
 
 # torch.hub's convention: "<name>-<first hex digits of the file's SHA-256>.<ext>"
 _HASH_PREFIX = re.compile(r"-([a-f0-9]{6,})\.")
 
 
-@dataclass(frozen=True)
-class MissingFile:
-    metrics: tuple[str, ...]  # the metrics that need it
-    file: str
-    url: str
-    expected: Path  # where to put it
-    reason: str = ""  # why a download failed
+class MissingWeightsError(oracle_weights.MissingWeightsError):
+    """Some metrics' weight files are not on this machine and downloading is off (or failed); each entry's
+    ``oracle`` names the metrics that need the file."""
 
-
-class MissingWeightsError(FileNotFoundError):
-    """Some metrics' weight files are not on this machine and downloading is off (or failed)."""
-
-    def __init__(self, missing: list[MissingFile], reason: str = "downloads are off") -> None:
-        self.missing = missing
-        lines = [f"{len(missing)} metric weight file(s) not found ({reason}); put each file at the path shown:"]
-        for m in missing:
-            line = f"  {', '.join(m.metrics)}: {m.expected}  <- {m.url}"
-            if m.reason:
-                line += f"  (download failed: {m.reason})"
-            lines.append(line)
-        lines.append("or pass --weights-dir DIR holding these files by name, or run online without --offline.")
-        super().__init__("\n".join(lines))
+    subject = "metric"
+    remedy = "or pass --weights-dir DIR holding these files by name, or run online without --offline."
 
 
 def hub_checkpoints() -> Path:
@@ -100,13 +85,14 @@ def resolve_weights(
             continue
         target = candidate_paths(file, weights_dir)[0]
         if not allow_download:
-            missing.append(MissingFile(metrics, file.name, file.url, target))
+            missing.append(MissingFile(", ".join(metrics), file.name, file.url, target))
             continue
         try:
             found[file.name] = download(file, target)
         except Exception as exc:  # network, hash mismatch, permissions: report them all together
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            missing.append(MissingFile(metrics, file.name, file.url, target, reason))
+            missing.append(MissingFile(", ".join(metrics), file.name, file.url, target,
+                                       f"download failed: {reason}"))
     if missing:
         raise MissingWeightsError(missing, "some could not be obtained" if allow_download else "downloads are off")
     return found

@@ -26,26 +26,31 @@ _HASH_PREFIX = re.compile(r"-([a-f0-9]{6,})\.")
 
 @dataclass(frozen=True)
 class MissingFile:
-    oracle: str
+    oracle: str  # what needs the file: an oracle, a mask model, a trainable model, "lpips, dists"
     file: str
     url: str
     expected: Path  # where to put it
-    hint: str = ""  # e.g. the pip requirement that ships it
+    hint: str = ""  # e.g. the pip requirement that ships it, or why a download failed
 
 
 class MissingWeightsError(FileNotFoundError):
-    """Some oracles' weights are not on this machine and downloading is off (or failed)."""
+    """Some weight files are not on this machine and downloading is off (or failed): one message listing every
+    file, where to put it and its URL, then what else the user can do (``remedy``)."""
+
+    subject = "oracle"  # "<n> <subject> weight file(s) not found"
+    remedy = ("or pass --weights-dir DIR holding these files by name, or run online without --offline; "
+              "--untrained runs random weights instead (a plumbing check: its labels are marked untrained).")
 
     def __init__(self, missing: list[MissingFile], reason: str = "downloads are off") -> None:
         self.missing = missing
-        lines = [f"{len(missing)} oracle weight file(s) not found ({reason}); put each file at the path shown:"]
+        lines = [f"{len(missing)} {self.subject} weight file(s) not found ({reason}); put each file at the path "
+                 "shown:"]
         for m in missing:
             line = f"  {m.oracle}: {m.expected}  <- {m.url}"
             if m.hint:
                 line += f"  ({m.hint})"
             lines.append(line)
-        lines.append("or pass --weights-dir DIR holding these files by name, or run online without --offline; "
-                     "--untrained runs random weights instead (a plumbing check: its labels are marked untrained).")
+        lines.append(self.remedy)
         super().__init__("\n".join(lines))
 
 

@@ -51,12 +51,13 @@ def test_offline_missing_files_are_listed_at_once(tmp_path, empty_hub):
     with pytest.raises(MissingWeightsError) as info:
         resolve_weights(PERCEPTUAL, weights_dir)
     error = info.value
-    assert [(m.file, m.metrics) for m in error.missing] == [
-        (VGG16.name, ("lpips", "dists")), (LPIPS_LINEAR.name, ("lpips",)), (DISTS_ALPHA_BETA.name, ("dists",))]
+    assert [(m.file, m.oracle) for m in error.missing] == [
+        (VGG16.name, "lpips, dists"), (LPIPS_LINEAR.name, "lpips"), (DISTS_ALPHA_BETA.name, "dists")]
     message = str(error)
     for file in (VGG16, LPIPS_LINEAR, DISTS_ALPHA_BETA):
         assert f"{weights_dir / file.name}  <- {file.url}" in message
-    assert "--weights-dir" in message and "--offline" in message
+    assert "--weights-dir" in message and "--offline" in message and "--untrained" not in message
+    assert message.startswith("3 metric weight file(s) not found (downloads are off)")
     assert _tree(tmp_path) == before  # nothing written, not even the weights dir
     assert resolve_weights(hvs.resolve("release"), weights_dir) == {}  # nothing needed, nothing looked up
 
