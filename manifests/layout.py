@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from manifests.schemas import METRIC_VALUES, MMOS, ORACLE_LABELS, PREDICTION_SCHEMAS, TABLE_SCHEMAS
-from manifests.store import ShardStore
+if TYPE_CHECKING:
+    from manifests.store import ShardStore
+
+# The stores (pyarrow) are imported when one is asked for: paths alone stay cheap to import (fast --help).
 
 SUBSET_FOLDERS = {"cls": "miqa_cls", "det": "miqa_det"}
 
@@ -72,17 +75,29 @@ class SubsetLayout:
         return self.masks / f"{source_id}_binary_mask.png"
 
     def generation_store(self) -> ShardStore:
+        from manifests.schemas import TABLE_SCHEMAS
+        from manifests.store import ShardStore
+
         return ShardStore(self.manifests, TABLE_SCHEMAS, commit_table="sources")
 
     def prediction_store(self, oracle: str, task: str) -> ShardStore:
         """``manifests/predictions/<oracle>/<shard>.parquet``: raw outputs, one part per shard."""
+        from manifests.schemas import PREDICTION_SCHEMAS
+        from manifests.store import ShardStore
+
         return ShardStore(self.manifests / "predictions", {oracle: PREDICTION_SCHEMAS[task]}, commit_table=oracle)
 
     def label_store(self, task: str) -> ShardStore:
         """``manifests/labels/<task>/{oracle_labels,mmos}/<shard>.parquet``."""
+        from manifests.schemas import MMOS, ORACLE_LABELS
+        from manifests.store import ShardStore
+
         return ShardStore(self.manifests / "labels" / task, {"oracle_labels": ORACLE_LABELS, "mmos": MMOS},
                           commit_table="mmos")
 
     def metric_store(self, metric: str) -> ShardStore:
         """``manifests/metrics/<metric>/<shard>.parquet``: one full-reference metric per degraded image."""
+        from manifests.schemas import METRIC_VALUES
+        from manifests.store import ShardStore
+
         return ShardStore(self.manifests / "metrics", {metric: METRIC_VALUES}, commit_table=metric)

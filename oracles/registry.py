@@ -350,7 +350,7 @@ def get(name: str) -> OracleSpec:
 
         close = difflib.get_close_matches(name, REGISTRY, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown oracle {name!r}{hint} (see oracles.registry.names())") from None
+        raise KeyError(f"unknown oracle {name!r}{hint} (python -m pipeline.score --list shows the zoo)") from None
 
 
 def names(task: str | None = None) -> list[str]:
@@ -377,13 +377,15 @@ def resolve(selection: str | Iterable[str]) -> list[OracleSpec]:
     items = selection.split(",") if isinstance(selection, str) else list(selection)
     items = [item.strip() for item in items if item.strip()]
     if not items:
-        raise ValueError("empty oracle selection")
+        raise ValueError("empty oracle selection (python -m pipeline.score --list shows the zoo)")
     unknown = [item for item in items if item not in PRESETS and item not in REGISTRY]
     if unknown:
-        raise KeyError(
-            f"unknown oracle name(s) {', '.join(map(repr, unknown))}; presets: {', '.join(PRESETS)}; "
-            f"names: see oracles.registry.names()"
-        )
+        import difflib
+
+        close = list(dict.fromkeys(m for item in unknown for m in difflib.get_close_matches(item, REGISTRY, n=3)))
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown oracle name(s) {', '.join(map(repr, unknown))}{hint} (presets: {', '.join(PRESETS)}; "
+                       "python -m pipeline.score --list shows the zoo)")
     out: dict[str, OracleSpec] = {}
     for item in items:
         for spec in preset(item) if item in PRESETS else [REGISTRY[item]]:

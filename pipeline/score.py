@@ -114,7 +114,7 @@ def _specs(request: ScoreRequest) -> list[Any]:
     try:
         return registry.resolve(request.models)
     except (KeyError, ValueError) as error:
-        raise UsageError(f"{error.args[0]} (python -m pipeline.score --list shows the zoo)") from None
+        raise UsageError(error.args[0]) from None
 
 
 def _label_options(request: ScoreRequest) -> Any:
