@@ -11,11 +11,13 @@ Exit codes: 0 done; 2 usage (bad option, database, split, settings that differ f
 
 Settings: defaults <- ``--config FILE.yaml`` (keys are the option names with underscores) <- flags.
 Several GPUs: ``torchrun --nproc_per_node N -m pipeline.train ...`` (the batch is split over them).
+Several datasets at once (MIMI and its baselines): ``--mix NAME=[ADAPTER@]ROOT[:LABEL] ...`` (``--mix --help``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,11 @@ def describe_missing(error) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if any(a == "--mix" or a.startswith("--mix=") for a in arguments):
+        from pipeline.train_mixed import main as train_mixed
+
+        return train_mixed(arguments)
     args = vars(build_parser().parse_args(argv))
     if args.pop("list_models", False):
         print(describe_models())

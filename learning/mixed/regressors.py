@@ -1,6 +1,6 @@
 """Shared regressors: an image batch (N, 3, H, W), RGB in [0, 1], to one proxy score per image (N,).
 
-Built by name from :class:`RegressorSettings` (phase 2 swaps these for the single-database model registry):
+Built by name from :class:`RegressorSettings`:
 
 - ``cnn``: ResNet-34 or VGG-16 convolutional features (512 channels), bilinear pooling (outer product of
   the features averaged over positions, signed square root, L2 normalisation) or global average pooling,
@@ -8,6 +8,10 @@ Built by name from :class:`RegressorSettings` (phase 2 swaps these for the singl
   rules (``weights_dir``, the torch cache, a download when allowed).
 - ``frozen-lite0``: EfficientNet-Lite0's pooled 1280-d features, frozen (its weights ship in a pip
   package), with a trainable head. Features of a frozen extractor can be computed once and cached.
+- any model of the single-database registry (``learning.models``: resnet18, resnet50, efficientnet_b1,
+  efficientnet_lite0, vit_small_patch16_224, ...): its backbone (pretrained by the same rules, or random)
+  with this module's FC head instead of its own; ``freeze_backbone`` keeps the backbone fixed (then its
+  features can be cached, like frozen-lite0's). RA-MIQA, which takes a second view, is not a regressor here.
 
 A regressor exposes ``frozen`` (a feature extractor that never trains, or None), ``trainable_backbone`` (the
 parameters trained at the reduced learning rate) and ``head``; ``forward(x) = head(features(x))``.
@@ -32,9 +36,10 @@ class RegressorSettings:
     backbone: str = "resnet34"  # cnn: resnet34 | vgg16
     bilinear: bool = True  # cnn: bilinear pooling (the authors'), else global average pooling
     head: tuple[int, ...] = (512, 64)  # hidden sizes of the FC head, then one output
-    pretrained: bool = False  # cnn: ImageNet weights (frozen-lite0 always uses its shipped weights)
+    pretrained: bool = False  # cnn, registry models: ImageNet weights (frozen-lite0 always uses its own)
     weights_dir: str | None = None
     allow_download: bool = False
+    freeze_backbone: bool = False  # registry models: train the head only
 
 
 class BilinearPool(nn.Module):
@@ -164,10 +169,45 @@ def build_frozen_lite0(settings: RegressorSettings) -> Regressor:
     return Regressor(LiteFeatures(model).eval(), mlp_head(1280, settings.head), pre.mean, pre.std, frozen=True)
 
 
+class RegisteredFeatures(nn.Module):
+    """The backbone of a registered quality model (its own normalisation included) on images in [0, 1]."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.normalize, self.backbone = model.normalize, model.backbone  # its scalar head is not used
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalize(x * 255.0))  # the registry's models normalise 0..255 inputs
+
+
+def build_registered(settings: RegressorSettings, crop: int) -> Regressor:
+    """A model of ``learning.models``' registry (backbone and normalisation) with this module's head."""
+    from learning.models import ModelConfig, build_model
+
+    model = build_model(ModelConfig(settings.name, crop=crop), pretrained=settings.pretrained,
+                        weights_dir=settings.weights_dir, allow_download=settings.allow_download)
+    return Regressor(RegisteredFeatures(model), mlp_head(model.feature_dim, settings.head), (0.0, 0.0, 0.0),
+                     (1.0, 1.0, 1.0), frozen=settings.freeze_backbone)
+
+
 REGRESSORS: dict[str, Callable[[RegressorSettings], Regressor]] = {"cnn": build_cnn, "frozen-lite0": build_frozen_lite0}
 
 
-def build_regressor(settings: RegressorSettings) -> Regressor:
-    if settings.name not in REGRESSORS:
-        raise ValueError(f"unknown regressor {settings.name!r}; known: {', '.join(REGRESSORS)}")
-    return REGRESSORS[settings.name](settings)
+def registered_models() -> list[str]:
+    """The single-database registry's models usable as a shared regressor (one view in, features out)."""
+    from learning.models.registry import REGISTRY
+
+    return [name for name, spec in REGISTRY.items() if not spec.region_view and name not in REGRESSORS]
+
+
+def regressor_names() -> list[str]:
+    return [*REGRESSORS, *registered_models()]
+
+
+def build_regressor(settings: RegressorSettings, crop: int = 224) -> Regressor:
+    """The regressor of ``settings``; ``crop`` sizes the input of models that fix it (ViTs' position grid)."""
+    if settings.name in REGRESSORS:
+        return REGRESSORS[settings.name](settings)
+    if settings.name in registered_models():
+        return build_registered(settings, crop)
+    raise ValueError(f"unknown regressor {settings.name!r}; known: {', '.join(regressor_names())}")

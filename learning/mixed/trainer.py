@@ -38,7 +38,7 @@ from learning.mixed.regressors import RegressorSettings
 
 # settings a resumed run may change: none changes what a run computes, except the device (rounding only)
 RUN_NEUTRAL = ("progress", "device", "checkpoint_every", "inputs.num_workers", "inputs.eval_batch_size",
-               "inputs.feature_cache")  # fmt: skip
+               "inputs.feature_cache", "regressor.weights_dir", "regressor.allow_download")  # fmt: skip
 FIGURES = ("srcc", "krcc", "plcc", "plcc_l4", "plcc_l5", "n")
 
 
@@ -95,12 +95,14 @@ class MixedRun:
 
 def _validate(settings: MixedSettings) -> None:
     from learning.mixed.methods import METHODS
-    from learning.mixed.regressors import REGRESSORS
+    from learning.mixed.regressors import REGRESSORS, regressor_names
 
     if settings.method not in METHODS:
         raise ValueError(f"unknown method {settings.method!r}; known: {', '.join(METHODS)}")
-    if settings.regressor.name not in REGRESSORS:
-        raise ValueError(f"unknown regressor {settings.regressor.name!r}; known: {', '.join(REGRESSORS)}")
+    if settings.regressor.name not in regressor_names():
+        raise ValueError(f"unknown regressor {settings.regressor.name!r}; known: {', '.join(regressor_names())}")
+    if settings.regressor.freeze_backbone and settings.regressor.name in REGRESSORS:
+        raise ValueError(f"freeze_backbone is for registry models, not {settings.regressor.name}")
     if settings.optim.epochs < 1 or settings.batch_size < 1 or settings.checkpoint_every < 1:
         raise ValueError("epochs, batch_size and checkpoint_every must be at least 1")
     if settings.steps_per_epoch is not None and settings.steps_per_epoch < 1:
@@ -156,7 +158,7 @@ class _Trainer:
         self.settings, self.data, self.out, self.device = settings, data, out, device
         k_count = len(data.sets)
         torch.manual_seed(stable_seed(settings.seed, "init"))
-        self.regressor = build_regressor(settings.regressor)
+        self.regressor = build_regressor(settings.regressor, settings.inputs.crop)
         self.method = build_method(settings.method, k_count, [s.weight for s in data.specs], settings.loss,
                                    settings.minn)
         self.model = torch.nn.ModuleDict({"regressor": self.regressor, "method": self.method}).to(device)
@@ -189,7 +191,10 @@ class _Trainer:
         from learning.mixed.inputs import cached_features
 
         folder = Path(self.settings.inputs.feature_cache or self.out / "features")
-        extractor = f"{self.settings.regressor.name}:{self.settings.regressor.weights_dir or ''}"
+        regressor = self.settings.regressor
+        extractor = f"{regressor.name}:{regressor.weights_dir or ''}"
+        if regressor.name != "frozen-lite0" and not regressor.pretrained:  # random weights drawn from the seed
+            extractor += f":random-{self.settings.seed}"
         return [cached_features(self.regressor.embed, extractor, s.paths(), self.settings.inputs, folder,
                                 self.device, name, self.settings.progress)
                 for name, s in zip(self.data.names, self.data.sets)]

@@ -64,8 +64,28 @@ def test_frozen_lite0_keeps_its_extractor_fixed_and_in_eval_mode():
     assert model.embed(x).shape == (3, 1280)
 
 
+def test_registry_models_are_regressors_with_the_fc_head():
+    """A model of the single-database registry: its backbone and normalisation, on images in [0, 1]."""
+    from learning.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_regressor(RegressorSettings(name="resnet18", head=(4,)), crop=64)
+    assert model.head[0].in_features == 512 and model.frozen is None and len(model.trainable_backbone()) > 0
+    torch.manual_seed(0)
+    reference = build_model(ModelConfig("resnet18", crop=64), pretrained=False)
+    pixels = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    x = pixels.float() / 255
+    model.eval(), reference.eval()
+    torch.testing.assert_close(model.embed(x), reference.features(pixels), atol=1e-4, rtol=1e-4)
+    assert model(x).shape == (2,)
+    frozen = build_regressor(RegressorSettings(name="efficientnet_lite0", pretrained=True, freeze_backbone=True,
+                                               head=(4,)))
+    assert frozen.frozen is not None and frozen.trainable_backbone() == []
+    assert frozen.embed(torch.rand(1, 3, 64, 64)).shape == (1, 1280)
+
+
 def test_unknown_names_are_refused():
-    with pytest.raises(ValueError, match="known: cnn, frozen-lite0"):
+    with pytest.raises(ValueError, match="known: cnn, frozen-lite0, resnet18"):
         build_regressor(RegressorSettings(name="vit"))
     with pytest.raises(ValueError, match="known: resnet34, vgg16"):
         build_regressor(RegressorSettings(backbone="resnet50"))

@@ -23,7 +23,7 @@ from pipeline import generate, metrics, score
 from pipeline.report import __main__ as report_cli
 from tests.conftest import load_photo
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.browser  # skipped without Chromium; `make test` installs it
 
 NETWORK_SCHEMES = {"http", "https", "ws", "wss", "ftp"}  # chrome:// pages of the browser's own tab stay inside it
 LAUNCH_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
