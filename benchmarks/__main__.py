@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 BENCHMARKS = ("bench_degradations", "bench_scaling", "bench_resume", "bench_ap", "bench_score", "bench_masks",
-              "bench_hvs", "bench_report")
+              "bench_hvs", "bench_report", "bench_mimi", "bench_loader", "bench_known_answer", "bench_real_labels")
 
 
 def main() -> None:
