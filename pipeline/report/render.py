@@ -109,6 +109,7 @@ def paper_tables(stats: dict[str, Any]) -> dict[str, Any]:
     return {"tasks": PAPER_TASKS, "computed": tasks, "table_1": cells("composite", TABLE_1),
             "table_2": {label: cells(label, TABLE_2) for label in ("accuracy", "consistency")},
             "table_1_measures": TABLE_1, "table_2_measures": TABLE_2,
+            "manifest_psnr": any(r["origin"] == "images manifest" for r in rows_by_key.values()),
             "fits": [r for (_, _, _), r in sorted(rows_by_key.items(), key=lambda kv: (
                 PAPER_TASKS.index(kv[0][0]) if kv[0][0] in PAPER_TASKS else 9, kv[0][1], order.index(kv[0][2])))]}
 

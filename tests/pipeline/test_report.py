@@ -416,6 +416,14 @@ def test_page_is_self_contained_and_its_files_exist(report, database):
     assert "0.2388" in page and "0.3878" in page  # the paper's figures beside ours
     assert "4-parameter logistic" in page
     assert "python -m pipeline.generate --subset det" in page
+    assert "the metrics stage's table was\nabsent" in page  # this database's PSNR comes from the images manifest
+    from pipeline.report.render import render_report
+
+    computed = json.loads(json.dumps(report))  # as if the metrics stage had measured PSNR
+    for subset in computed["subsets"].values():
+        for row in (subset.get("correlations") or {}).get("rows", []):
+            row["origin"] = "metrics stage"
+    assert "table was\nabsent" not in render_report(computed, None)
 
 
 def test_plots_are_pngs_of_the_expected_kinds(report, database):
