@@ -18,7 +18,7 @@ Option ``shuffle``:
   about 40 ms per round on a 640x480 image (0.09-0.17 s per candidate for candidates 9-12, against
   2-3 ms per gather round; about 2 s per round at 4288x2848). It is more severe than the gather:
   0.2-0.8 dB lower PSNR at candidates 9-12 on photos, 0.8-1.7 dB at ImageNet-C's own severities
-  3-5 (the SPEC's 1.2-1.5 dB).
+  3-5 (1.2-1.5 dB by the release's notes).
 
 The Gaussians run in float32 with the release's truncation emulated level by level (see
 degradations.kernels.skimage_gaussian_u8): within one level of skimage's float64, exact on flat areas.

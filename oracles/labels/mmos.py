@@ -1,4 +1,4 @@
-"""MMOS labels (SPEC section 6): per-oracle consistency and accuracy, their aggregation, the composite.
+"""MMOS labels: per-oracle consistency and accuracy, their aggregation, the composite.
 
 Definitions (defaults; the thresholds are options recorded with the labels):
 - cls: consistency = top-1 on the degraded image equals top-1 on its pristine source; accuracy = top-1

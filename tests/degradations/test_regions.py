@@ -11,7 +11,7 @@ from degradations.regions import BG_DD_PAIRS, ROI_DD_PAIRS
 
 
 def release_fusion(mask: np.ndarray, fg: np.ndarray, bg: np.ndarray, radius: int = 32) -> np.ndarray:
-    """SPEC section 3, step by step in float64."""
+    """The region fusion formula, step by step in float64."""
     m = cv2.GaussianBlur(mask, (2 * radius + 1, 2 * radius + 1), 0) / 255.0
     m[cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2) > 0] = 1.0
     m3 = np.stack([m] * 3, axis=2)
