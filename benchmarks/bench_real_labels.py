@@ -2,7 +2,7 @@
 weights ship in pip packages, a predictor trained on them, and its agreement with those labels next to
 PSNR's on the same held-out sources.
 
-    python -m benchmarks.bench_real_labels [--epochs 3] [--test-photo chelsea] [--keep DIR]
+    python -m benchmarks.bench_real_labels [--epochs 3] [--crops 3] [--test-photo chelsea] [--keep DIR]
 
 The five cls sample photos (cat, espresso, missile, tripod, clock: honest ImageNet classes) and three
 crops of each (60% of each side) are the sources, shorter side 240; the ten database distortions make 250
@@ -35,7 +35,7 @@ PHOTOS = {"chelsea": ("chelsea", 281), "coffee": ("coffee", 967), "rocket": ("ro
 CROPS = ((0.0, 0.0), (0.4, 0.4), (0.2, 0.2))
 
 
-def write_sources(folder: Path, shorter: int = 240) -> dict[str, str]:
+def write_sources(folder: Path, shorter: int = 240, crops: int = len(CROPS)) -> dict[str, str]:
     """Photos and crops (aspect kept, shorter side ``shorter``) and labels.csv; returns source -> photo."""
     folder.mkdir(parents=True, exist_ok=True)
     owner, labels = {}, []
@@ -44,7 +44,7 @@ def write_sources(folder: Path, shorter: int = 240) -> dict[str, str]:
         full = np.repeat(full[:, :, None], 3, axis=2) if full.ndim == 2 else full[:, :, :3]
         h, w = full.shape[:2]
         pieces = {name: full}
-        for k, (top, left) in enumerate(CROPS):
+        for k, (top, left) in enumerate(CROPS[:crops]):
             pieces[f"{name}_crop{k}"] = full[int(top * h): int(top * h) + int(0.6 * h),
                                              int(left * w): int(left * w) + int(0.6 * w)]
         for source, pixels in pieces.items():
@@ -59,12 +59,12 @@ def write_sources(folder: Path, shorter: int = 240) -> dict[str, str]:
     return owner
 
 
-def run(root: Path, epochs: int, test_photo: str, workers: int) -> dict[str, object]:
+def run(root: Path, epochs: int, test_photo: str, workers: int, crops: int = len(CROPS)) -> dict[str, object]:
     times = {}
     started = time.perf_counter()
     out = root / "out"
     if not (out / "miqa_cls" / "manifests" / "labels" / "cls" / "mmos").is_dir():
-        owner = write_sources(root / "src")
+        owner = write_sources(root / "src", crops=crops)
         from pipeline import generate as generate_stage
 
         with contextlib.redirect_stderr(io.StringIO()):
@@ -95,12 +95,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--test-photo", default="chelsea", choices=sorted(PHOTOS))
+    parser.add_argument("--crops", type=int, default=len(CROPS), choices=range(len(CROPS) + 1),
+                        help="crops of each photo as extra sources (fewer: a shorter run)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="build (or reuse) everything in this folder")
     args = parser.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_real_labels_"))
     try:
-        figures = run(root, args.epochs, args.test_photo, args.workers)
+        figures = run(root, args.epochs, args.test_photo, args.workers, args.crops)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

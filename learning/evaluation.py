@@ -149,7 +149,7 @@ def _plot_agreement(evaluation: Evaluation, path: Path) -> None:
     shown = table[table["grouping"].isin(("all", "distortion"))]
     groups = ["all"] + sorted(set(shown["group"]) - {"all"})
     width = 0.8 / len(evaluation.predictors)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(groups) * max(1, len(evaluation.predictors) / 2)), 3.8),
+    fig, ax = plt.subplots(figsize=(1.5 + max(6.0, 0.75 * len(groups) * max(1, len(evaluation.predictors) / 2)), 3.8),
                            dpi=110)
     for k, predictor in enumerate(evaluation.predictors):
         values = shown[shown["predictor"] == predictor].set_index("group")["srcc"].reindex(groups)
@@ -158,7 +158,7 @@ def _plot_agreement(evaluation: Evaluation, path: Path) -> None:
     ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("|SRCC| with the label")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars reach the top
     ax.set_title(evaluation.title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)

@@ -5,6 +5,7 @@ a torch Dataset of decoded views, and batches that resume exactly.
     table = read_database("out", "cls", label="composite")
     dataset = QualityDataset(table.rows, protocol_views(train=False))
     dataset[0]   # {"image": uint8 (3, 224, 224), "label": tensor(0.83), "distortion": "contrast", ...}
+    test = QualityDataset.from_database("out", "cls", "composite", sources=split.test)   # one split part
 """
 
 from learning.data.table import (AGGREGATIONS, LABELS, SUBSETS, DatabaseError, SampleTable, detect_format,

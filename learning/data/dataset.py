@@ -12,7 +12,8 @@ DataLoader workers share them copy-on-write instead of copying a million Python 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,19 @@ class QualityDataset(Dataset):
         self.roi_levels = rows["roi_level"].to_numpy(np.int64)
         self.bg_levels = rows["bg_level"].to_numpy(np.int64)
         self.labels = rows["label"].to_numpy(np.float32)
+
+    @classmethod
+    def from_database(cls, db: str | Path, subset: str = "cls", label: str = "composite",
+                      aggregation: str = "weighted", sources: Iterable[str] | None = None, train: bool = False,
+                      views: Views | None = None, seed: int = 0, format: str = "auto") -> "QualityDataset":
+        """The labelled images of ``sources`` (default: all) of a database, ours or the release's layout, with
+        the release's test views (``train``: its training views, indexed by :class:`Draw`) unless ``views``."""
+        from learning.data.table import read_database
+        from learning.data.views import protocol_views
+
+        table = read_database(db, subset, label, aggregation, format)
+        rows = table.rows if sources is None else table.of_sources(sources)
+        return cls(rows, views or protocol_views(train), seed)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -57,12 +57,6 @@ class EpochSampler(Sampler):
         return len(self.order(0))
 
 
-def _worker_init(_: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one decoding thread per worker: the workers are the parallelism
-
-
 def make_loader(dataset: Dataset, sampler: EpochSampler, batch_size: int, workers: int, pin_memory: bool,
                 seed: int) -> DataLoader:
     """A DataLoader over ``sampler``'s order. Its own seeded generator keeps it from drawing on torch's
@@ -70,5 +64,5 @@ def make_loader(dataset: Dataset, sampler: EpochSampler, batch_size: int, worker
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=pin_memory,
         drop_last=False, persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-        worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(int(seed)),
+        generator=torch.Generator().manual_seed(int(seed)),
     )

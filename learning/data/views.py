@@ -36,7 +36,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ImageReadError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    # channels reversed by numpy, not cv2.cvtColor: cvtColor starts OpenCV's thread pool on large images, and
+    # a DataLoader worker forked from a process whose pool is running deadlocks in its first OpenCV call
+    return np.ascontiguousarray(image[:, :, ::-1])
 
 
 @dataclass(frozen=True)

@@ -287,6 +287,9 @@ def _train(settings: TrainSettings, context: distributed.Distributed, device: to
     from tqdm import tqdm
 
     images_per_epoch = data.train_sampler.rows_per_epoch() * context.world
+    say(f"model {settings.model} on {device}{f' x {context.world} processes' if context.active else ''}: "
+        f"{plan.total_steps} steps of {settings.batch_size} images ({images_per_epoch} per epoch), "
+        f"validation after steps {', '.join(map(str, plan.validate_after))} of each epoch")
     bar = tqdm(total=plan.total_steps, initial=progress.global_step, unit="step", desc="train", dynamic_ncols=True,
                disable=not (context.main and settings.progress), file=sys.stderr)
     started, seen = time.perf_counter(), 0
@@ -300,9 +303,6 @@ def _train(settings: TrainSettings, context: distributed.Distributed, device: to
             bar.set_postfix_str(f"epoch {state.epoch + 1}/{plan.epochs}, loss {value:.4f}, "
                                 f"lr {optimizer.param_groups[0]['lr']:.2e}, {rate:.0f} img/s")
 
-    say(f"model {settings.model} on {device}{f' x {context.world} processes' if context.active else ''}: "
-        f"{plan.total_steps} steps of {settings.batch_size} images ({images_per_epoch} per epoch), "
-        f"validation after steps {', '.join(map(str, plan.validate_after))} of each epoch")
     if progress.global_step < plan.total_steps:
         progress = run_loop(net, optimizer, schedule, scaler, dtype, plan, progress,
                             Hooks(batches, loss, validate, save, on_step))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,9 @@ from degradations import names as distortion_names, parse_output_name
 from learning.data import DatabaseError, QualityDataset, View, protocol_views, read_database, read_rgb
 from learning.data.dataset import Draw, PackedStrings
 from learning.data.loader import EpochSampler, make_loader
+from learning.splits import hash_split
 from pipeline import export
-from tests.conftest import load_photo
+from tests.conftest import PROJECT_ROOT, load_photo
 from tests.learning.databases import halved_rule, known_answer, publish_labels, small_database, undefined_rule
 
 
@@ -161,6 +164,40 @@ def test_dataset_items_and_keys(cls_db):
     test = QualityDataset(table.rows, protocol_views(False, 56, 48))
     rgb = read_rgb(row.path)
     assert torch.equal(test[11]["image"], protocol_views(False, 56, 48)(rgb)["image"])
+
+
+def test_dataset_from_database_takes_the_sources_of_a_split_part(cls_db):
+    split = hash_split(read_database(cls_db, "cls").source_ids, test_fraction=0.4)
+    for fmt in ("manifests", "release"):
+        test = QualityDataset.from_database(cls_db, "cls", "accuracy", sources=split.test, format=fmt)
+        assert len(test) == 50 * len(split.test) and {test[i]["source_id"] for i in range(len(test))} == set(split.test)
+        assert test[0]["image"].shape == (3, 224, 224)  # the release's test view
+        assert float(test[0]["label"]) == pytest.approx(
+            0.5 * known_answer(test[0]["distortion"], test[0]["roi_level"], test[0]["bg_level"]), abs=1e-6)
+    train = QualityDataset.from_database(cls_db, "cls", train=True)
+    assert len(train) == 150 and train.views.random
+
+
+FORKED_AFTER_OPENCV = """
+import sys
+import cv2, numpy as np, pandas as pd
+from learning.data import QualityDataset, protocol_views
+from learning.data.loader import EpochSampler, make_loader
+rows = pd.DataFrame({"path": [sys.argv[1]] * 4, "image_id": list("abcd"), "source_id": "s", "region": "UD",
+                     "distortion": "contrast", "roi_level": 1, "bg_level": 1, "label": 0.5})
+cv2.cvtColor(np.zeros((2000, 2000, 3), np.uint8), cv2.COLOR_BGR2RGB)  # the parent's OpenCV thread pool runs
+loader = make_loader(QualityDataset(rows, protocol_views(False, 64, 48)), EpochSampler(4, 0, False, False), 2, 1,
+                     False, 0)
+print(sum(len(batch["label"]) for batch in loader))
+"""
+
+
+def test_loader_workers_forked_from_a_process_running_opencv_threads_do_not_hang(tmp_path):
+    """A worker forked while OpenCV's thread pool runs deadlocks in its first call into that pool."""
+    Image.fromarray(np.full((400, 600, 3), 90, np.uint8)).save(tmp_path / "large.png")
+    result = subprocess.run([sys.executable, "-c", FORKED_AFTER_OPENCV, str(tmp_path / "large.png")],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.split() == ["4"], result.stderr[-1000:]
 
 
 def test_packed_strings_round_trip():

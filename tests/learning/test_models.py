@@ -27,6 +27,17 @@ def test_cnn_baselines_score_uint8_images(name):
     assert isinstance(model.head, torch.nn.Linear) and model.head.out_features == 1
 
 
+def test_normalisation_inside_the_model_equals_torchvision_on_unit_scale():
+    import torchvision.transforms.v2.functional as TF
+
+    from learning.models.heads import Normalize
+    from oracles.registry import IMAGENET_MEAN, IMAGENET_STD
+
+    images = _images(2, 8)
+    expected = TF.normalize(images.float() / 255, list(IMAGENET_MEAN), list(IMAGENET_STD))
+    assert torch.allclose(Normalize(IMAGENET_MEAN, IMAGENET_STD)(images), expected, atol=1e-5)
+
+
 def test_every_registered_model_has_a_known_family_and_normalisation():
     for name in names():
         spec = registry.get(name)
