@@ -95,10 +95,13 @@ def test_an_unreachable_scheduler_fails_before_anything_is_written(tmp_path):
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
     folder = tmp_path / "src"
     folder.mkdir()
-    for i, name in enumerate(("astronaut", "coffee", "rocket", "chelsea")):
-        Image.fromarray(load_photo(name, (96, 72))).save(folder / f"{name}.png")
-    args = ["--subset", "cls", "--source", str(folder), "--distortions", "contrast,pixelate", "--shard-size", "1",
-            "--workers", "1"]
+    # enough work after the first commit (8 one-source shards of 256x192) that Ctrl-C lands mid-run on a fast machine
+    for name in ("astronaut", "coffee", "rocket", "chelsea"):
+        for flip in (False, True):
+            photo = load_photo(name, (256, 192))
+            Image.fromarray(photo[:, ::-1] if flip else photo).save(folder / f"{name}{'_flipped' * flip}.png")
+    args = ["--subset", "cls", "--source", str(folder), "--distortions", "contrast,pixelate,gaussian_noise",
+            "--shard-size", "1", "--workers", "1"]
     process = subprocess.Popen([sys.executable, "-m", "pipeline.generate", *args, "--out", str(tmp_path / "cut")],
                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -109,6 +112,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
     _, err = process.communicate(timeout=120)
     assert process.returncode == EXIT_INTERRUPTED, err
+    assert len(list(commits.glob("*.parquet"))) < 8, "the run finished before Ctrl-C: nothing was interrupted"
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert err.strip().splitlines()[-1].startswith("interrupted:")
     from pipeline import generate
