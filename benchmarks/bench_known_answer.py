@@ -1,6 +1,6 @@
 """Does training learn? A known-answer run on this machine (no ImageNet, no COCO, no GPU needed).
 
-    python -m benchmarks.bench_known_answer [--epochs 8] [--keep DIR]
+    python -m benchmarks.bench_known_answer [--epochs 12] [--keep DIR]
 
 Builds a cls database from 14 photos that ship with installed packages (scikit-image, matplotlib,
 ultralytics) and 5 crops of each as extra sources (84 sources of 96 x 96; contrast, gaussian_noise and
@@ -31,15 +31,14 @@ PROTOCOL = ["--model", "efficientnet_lite0", "--resize", "96", "--crop", "96", "
             "--lr", "1e-3", "--warmup-lr", "1e-5"]
 
 
-def run(root: Path, epochs: int, workers: int, extra: list[str] | None = None) -> dict[str, float]:
+def run(root: Path, epochs: int, workers: int) -> dict[str, float]:
     """Build, train, evaluate; returns the figures (and leaves the run under ``root``)."""
     started = time.perf_counter()
     db, train_split, test_split = known_answer_database(root)
     built = time.perf_counter()
     run_dir = root / "run"
     args = ["--db", str(db), "--train-split", str(train_split), "--test-split", str(test_split), *PROTOCOL,
-            "--epochs", str(epochs), "--workers", str(workers), "--run-dir", str(run_dir), "--no-progress",
-            *(extra or [])]
+            "--epochs", str(epochs), "--workers", str(workers), "--run-dir", str(run_dir), "--no-progress"]
     with contextlib.redirect_stderr(io.StringIO()):
         assert train.main(args) == 0, "training failed"
     trained = time.perf_counter()
@@ -62,7 +61,7 @@ def run(root: Path, epochs: int, workers: int, extra: list[str] | None = None) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="build and keep everything in this folder")
     args = parser.parse_args(argv)
