@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 import hvs
-from hvs import perceptual, weights
+from hvs import perceptual
 from hvs.registry import DISTS_ALPHA_BETA, LPIPS_LINEAR, VGG16
 from hvs.weights import MissingWeightsError, resolve_weights
 from tests.conftest import load_photo

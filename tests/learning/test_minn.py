@@ -20,13 +20,7 @@ from learning.minn import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is steadier
 
 
 def _integral(integrand: nn.Module, x: torch.Tensor, steps: int, params=None) -> torch.Tensor:

@@ -12,13 +12,7 @@ from learning.mixed import losses
 from learning.mixed.methods import LossSettings, MinnSettings, build_method
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is steadier
 
 
 def test_range_constraint_is_the_sum_of_distances_to_the_extreme_bounds():

@@ -11,12 +11,7 @@ from learning.mixed.regressors import BilinearPool, RegressorSettings, build_reg
 from oracles.weights import MissingWeightsError, torchvision_cache_dir
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is steadier
 
 
 def test_bilinear_pooling_matches_its_formula():

@@ -30,13 +30,7 @@ from oracles.weights import MissingWeightsError
 RANDOM = ModelOptions(device="cpu", untrained=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as a generation worker has: steadier and faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is steadier
 
 
 def official_layout() -> dict[str, tuple[int, ...]]:

@@ -32,13 +32,7 @@ from masks.runtime import group_by_shape
 CPU = ModelOptions(device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as a generation worker has: steadier and faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is steadier
 
 
 def disc_image(height: int = 120, width: int = 160, radius: int = 30) -> tuple[np.ndarray, np.ndarray]:
