@@ -92,6 +92,12 @@ def test_an_unreachable_scheduler_fails_before_anything_is_written(tmp_path):
     assert miqd.UsageError is not None
 
 
+def _default_sigint() -> None:
+    """The child starts as from a terminal: a test run started in the background (``make test &``) inherits
+    SIGINT ignored, and Python keeps an ignored SIGINT ignored (as it should for nohup)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
     folder = tmp_path / "src"
     folder.mkdir()
@@ -104,7 +110,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
             "--shard-size", "1", "--workers", "1"]
     process = subprocess.Popen([sys.executable, "-m", "pipeline.generate", *args, "--out", str(tmp_path / "cut")],
                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_default_sigint)
     commits = tmp_path / "cut" / "miqa_cls" / "manifests" / "sources"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(commits.glob("*.parquet")):
