@@ -341,16 +341,22 @@ del _spec
 PRESETS = ("cls", "det", "ins", "all", "offline")
 
 
+def did_you_mean(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """``"; did you mean a, b?"`` naming the close matches of the unknown names (closest first), or ``""``."""
+    import difflib
+
+    known = list(known)
+    close = list(dict.fromkeys(m for name in unknown for m in difflib.get_close_matches(name, known, n=3)))
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
 def get(name: str) -> OracleSpec:
     """The spec registered under ``name``; KeyError naming the close matches otherwise."""
     try:
         return REGISTRY[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, REGISTRY, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown oracle {name!r}{hint} (python -m pipeline.score --list shows the zoo)") from None
+        raise KeyError(f"unknown oracle {name!r}{did_you_mean([name], REGISTRY)} (python -m pipeline.score --list "
+                       "shows the zoo)") from None
 
 
 def names(task: str | None = None) -> list[str]:
@@ -380,12 +386,8 @@ def resolve(selection: str | Iterable[str]) -> list[OracleSpec]:
         raise ValueError("empty oracle selection (python -m pipeline.score --list shows the zoo)")
     unknown = [item for item in items if item not in PRESETS and item not in REGISTRY]
     if unknown:
-        import difflib
-
-        close = list(dict.fromkeys(m for item in unknown for m in difflib.get_close_matches(item, REGISTRY, n=3)))
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown oracle name(s) {', '.join(map(repr, unknown))}{hint} (presets: {', '.join(PRESETS)}; "
-                       "python -m pipeline.score --list shows the zoo)")
+        raise KeyError(f"unknown oracle name(s) {', '.join(map(repr, unknown))}{did_you_mean(unknown, REGISTRY)} "
+                       f"(presets: {', '.join(PRESETS)}; python -m pipeline.score --list shows the zoo)")
     out: dict[str, OracleSpec] = {}
     for item in items:
         for spec in preset(item) if item in PRESETS else [REGISTRY[item]]:

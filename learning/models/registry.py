@@ -122,11 +122,8 @@ def get(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, REGISTRY, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown model {name!r}{hint} (known: {', '.join(REGISTRY)})") from None
+        raise KeyError(f"unknown model {name!r}{zoo.did_you_mean([name], REGISTRY)} (known: {', '.join(REGISTRY)})") \
+            from None
 
 
 def names() -> list[str]:
