@@ -136,10 +136,10 @@ def write_datasets(folder: Path, pool: list[dict], split_by: str, ranges: str) -
     return out
 
 
-def settings_for(args, csvs: dict[str, Path], method: str):
-    """``mimi-norange`` is MIMI without its range constraint (an ablation)."""
+def mixed_settings(args, datasets: tuple, method: str, out: Path, resize: int, crop: int):
+    """One run's settings (frozen Lite0 features, the benchmark's options); ``mimi-norange`` is MIMI without its
+    range constraint (an ablation)."""
     from learning.mixed import (
-        DatasetSpec,
         InputSettings,
         LossSettings,
         MinnSettings,
@@ -149,47 +149,37 @@ def settings_for(args, csvs: dict[str, Path], method: str):
         SplitSettings,
     )
 
-    specs = tuple(DatasetSpec(name, "csv", str(path), options=(("lower_is_better", "true"),) if DATASETS[name][2]
-                              else ()) for name, path in csvs.items())  # fmt: skip
     return MixedSettings(
-        datasets=specs, out=str(args.out / f"{args.ranges}_by_{args.split_by}" / method), method=method.removesuffix("-norange"),
+        datasets=datasets, out=str(out), method=method.removesuffix("-norange"),
         loss=LossSettings(range_weight=0.0) if method.endswith("-norange") else LossSettings(),
         regressor=RegressorSettings(name="frozen-lite0", head=(512, 64)),
         minn=MinnSettings(hidden=tuple(args.minn_hidden), steps=args.minn_steps),
-        inputs=InputSettings(resize=SIZE, crop=SIZE, feature_cache=str(args.out / "features"), eval_batch_size=32),
+        inputs=InputSettings(resize=resize, crop=crop, feature_cache=str(args.out / "features"), eval_batch_size=32),
         optim=replace(OptimSettings(), epochs=args.epochs), split=SplitSettings(shared=True),
         batch_size=args.batch_size, progress=not args.quiet,
     )  # fmt: skip
 
 
+def settings_for(args, csvs: dict[str, Path], method: str):
+    """The known-answer run of ``method`` on the datasets written as CSVs."""
+    from learning.mixed import DatasetSpec
+
+    specs = tuple(DatasetSpec(name, "csv", str(path), options=(("lower_is_better", "true"),) if DATASETS[name][2]
+                              else ()) for name, path in csvs.items())  # fmt: skip
+    return mixed_settings(args, specs, method, args.out / f"{args.ranges}_by_{args.split_by}" / method, SIZE, SIZE)
+
+
 def run_miqd(args, methods: list[str]) -> None:
-    from learning.mixed import (
-        DatasetSpec,
-        InputSettings,
-        LossSettings,
-        MinnSettings,
-        MixedSettings,
-        OptimSettings,
-        RegressorSettings,
-        SplitSettings,
-        evaluate_splits,
-    )
+    from learning.mixed import DatasetSpec, evaluate_splits
 
     both = (DatasetSpec.parse(f"cls={args.miqd}:composite"), DatasetSpec.parse(f"psnr=cls@{args.miqd}:psnr"))
     print(f"{'method':13s} {'SRCC composite':>15s} {'SRCC psnr':>10s} {'time':>7s}   (test, median over "
           f"{args.splits} splits)")
     for method in ["cls-only", *methods]:
         started = time.perf_counter()
-        settings = MixedSettings(
-            datasets=both[:1] if method == "cls-only" else both, out=str(args.out / "miqd" / method),
-            method="naive" if method == "cls-only" else method.removesuffix("-norange"),
-            loss=LossSettings(range_weight=0.0) if method.endswith("-norange") else LossSettings(),
-            regressor=RegressorSettings(name="frozen-lite0", head=(512, 64)),
-            minn=MinnSettings(hidden=tuple(args.minn_hidden), steps=args.minn_steps),
-            inputs=InputSettings(resize=256, crop=224, feature_cache=str(args.out / "features"), eval_batch_size=32),
-            optim=replace(OptimSettings(), epochs=args.epochs), split=SplitSettings(shared=True),
-            batch_size=args.batch_size, progress=not args.quiet,
-        )  # fmt: skip
+        cls_only = method == "cls-only"
+        settings = mixed_settings(args, both[:1] if cls_only else both, "naive" if cls_only else method,
+                                  args.out / "miqd" / method, resize=256, crop=224)
         summary = evaluate_splits(settings, n=args.splits)
         psnr = summary.median.get("psnr", {}).get("srcc", math.nan)
         print(f"{method:13s} {summary.median['cls']['srcc']:15.4f} {psnr:10.4f} "
